@@ -1,0 +1,96 @@
+"""The `unionbot` command: run the bot, migrate the database, load demo data.
+
+Configuration problems end the command with one line naming the variable and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bot import database
+from bot.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("unionbot")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The library logs whole updates (with personal data) at DEBUG: keep it at INFO at most.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import running
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings):
+        await stop.wait()
+        log.info("stopping")
+
+
+async def _upgrade(settings: Settings) -> None:
+    engine = database.create_engine(settings.database_url)
+    try:
+        await database.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _demo(settings: Settings) -> None:
+    from bot.demo import load_demo_data
+
+    engine = database.create_engine(settings.database_url)
+    try:
+        await database.upgrade(engine)
+        summary = await load_demo_data(database.create_session_factory(engine))
+    finally:
+        await engine.dispose()
+    print(summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="unionbot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (polling, or webhook when WEBHOOK_URL is set)")
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply all migrations")
+    commands.add_parser("demo-data", help="load a realistic sample organisation and members")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"unionbot: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "run":
+            asyncio.run(_run(settings))
+        elif args.command == "db":
+            asyncio.run(_upgrade(settings))
+            print("database is up to date")
+        elif args.command == "demo-data":
+            asyncio.run(_demo(settings))
+    except ConfigError as error:
+        print(f"unionbot: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""What every handler can reach: the services built once at start, and the per-update locale.
+
+Handlers receive a `UnionContext`; `context.t("key")` is the localized text for the person this
+update came from, `context.session()` opens a database session, `context.channel` names the
+chat platform ("telegram", later "zalo"), so handlers never branch on Telegram specifics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.database import SessionFactory
+from bot.i18n import Translator
+from bot.settings import Settings
+from models.members import Identity, ensure_identity
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    translator: Translator
+    channel: str
+
+
+class UnionApplication(Application):  # type: ignore[type-arg]
+    """An Application that carries the services (see ApplicationBuilder.application_class)."""
+
+    def __init__(self, *, services: Services, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+
+
+class UnionContext(CallbackContext[ExtBot, dict, dict, dict]):  # type: ignore[type-arg]
+    _locale: str | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.application.services  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def channel(self) -> str:
+        return self.services.channel
+
+    @property
+    def locale(self) -> str:
+        return self._locale or self.services.settings.default_locale
+
+    @locale.setter
+    def locale(self, value: str | None) -> None:
+        self._locale = value
+
+    def t(self, key: str, /, **params: object) -> str:
+        return self.services.translator.t(self.locale, key, **params)
+
+    def session(self) -> AsyncSession:
+        return self.services.sessions()
+
+    async def identity(self, session: AsyncSession, update: Update) -> Identity:
+        """The chat identity of the person behind `update` (created on first contact)."""
+        user = update.effective_user
+        assert user is not None, "identity() needs an update with a user"
+        return await ensure_identity(session, channel=self.channel, external_id=str(user.id))

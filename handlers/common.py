@@ -1,0 +1,84 @@
+"""What runs around every feature: locale resolution, the private-chat rule, stale buttons,
+unknown commands, the persistence flush and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import UnionContext
+from models.members import get_identity
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_update(update: Update, context: UnionContext) -> None:
+    """Resolves the person's language once per update; answers group chats once, then ignores."""
+    chat = update.effective_chat
+    if chat is not None and chat.type != ChatType.PRIVATE:
+        if update.effective_message is not None and not context.chat_data.get("told_private"):
+            context.chat_data["told_private"] = True
+            await update.effective_message.reply_text(
+                context.t("common.private_only", bot=context.bot.username or "")
+            )
+        raise ApplicationHandlerStop
+    if update.effective_user is None:
+        return
+    async with context.session() as session:
+        identity = await get_identity(
+            session, channel=context.channel, external_id=str(update.effective_user.id)
+        )
+    context.locale = identity.locale if identity is not None else None
+
+
+async def stale_button(update: Update, context: UnionContext) -> None:
+    """A tap on a button that belongs to no flow in progress: say so, change nothing."""
+    assert update.callback_query is not None
+    await update.callback_query.answer(context.t("common.stale_button"), show_alert=True)
+
+
+async def unknown_command(update: Update, context: UnionContext) -> None:
+    """A command the bot does not know: point to /help."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(context.t("common.unknown_command"))
+
+
+async def nothing_to_cancel(update: Update, context: UnionContext) -> None:
+    """/cancel outside any flow."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(context.t("common.nothing_to_cancel"))
+
+
+async def not_understood(update: Update, context: UnionContext) -> None:
+    """Free text or media outside any flow: point to /help."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(context.t("common.not_understood"))
+
+
+async def flush_persistence(update: Update, context: UnionContext) -> None:
+    """Writes the conversation state of this update now, not at the next persistence interval,
+    so a killed process cannot forget which step a member is on."""
+    application = context.application
+    application.mark_data_for_update_persistence(
+        chat_ids=update.effective_chat.id if update.effective_chat else None,
+        user_ids=update.effective_user.id if update.effective_user else None,
+    )
+    await application.update_persistence()
+
+
+async def on_error(update: object, context: UnionContext) -> None:
+    """Logs the failure with its update id (never the message text or the person), and tells
+    the person, in their language, that something went wrong."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await context.bot.send_message(update.effective_chat.id, context.t("common.error"))
+        except TelegramError:
+            log.warning("could not tell the person about the error in update %s", update_id)

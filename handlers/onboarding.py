@@ -1,0 +1,730 @@
+"""Joining the union, and editing one's profile: consent, name, union, position, gender, phone,
+summary. Every answer is saved as it is given (models/onboarding.py), so the flow survives a
+restart and a member can leave and come back.
+
+Callback payloads start with "onb:"; a payload that no longer fits the member's step (an old
+message) or names something that does not exist (forged) is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import UnionContext
+from handlers import language
+from models import onboarding as flow
+from models.base import fold
+from models.errors import DomainError, InvalidInput, NotFound
+from models.members import (
+    ConsentPurpose,
+    Gender,
+    Identity,
+    Member,
+    MemberStatus,
+    Position,
+    has_consent,
+    member_of,
+    officials_to_notify,
+    record_consent,
+    resolve_invite,
+)
+from models.onboarding import OnboardingDraft, Step
+from models.org import OrgUnit, ancestors, get_unit, list_children, search_grassroots
+
+log = logging.getLogger(__name__)
+
+# What the bot is waiting for. The onboarding steps double as conversation states.
+CONSENTING = "consent"
+TYPING_NAME = Step.NAME
+CHOOSING_UNIT = Step.UNIT
+CHOOSING_POSITION = Step.POSITION
+CHOOSING_GENDER = Step.GENDER
+SHARING_PHONE = Step.PHONE
+CONFIRMING = Step.SUMMARY
+
+END = ConversationHandler.END
+UNITS_PER_PAGE = 8
+SEARCH_MAX_CHARS = 100
+
+State = str
+
+
+# --- small rendering helpers ---------------------------------------------------------------------
+
+
+def _keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+async def _reply(update: Update, text: str, **kwargs: object) -> None:
+    assert update.effective_chat is not None
+    await update.effective_chat.send_message(text, **kwargs)  # type: ignore[arg-type]
+
+
+async def _close_question(update: Update, context: UnionContext, chosen: str | None) -> None:
+    """Answers the tap and removes the buttons from the question, showing what was chosen, so an
+    answered question cannot be answered again."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    await query.answer()
+    text = getattr(query.message, "text_html", None) or ""
+    if chosen:
+        text = f"{text}\n\n{context.t('onboarding.chosen', choice=chosen)}"
+    try:
+        await query.edit_message_text(text or context.t("onboarding.chosen", choice=chosen or ""))
+    except TelegramError:
+        # The question is already closed (a double tap): nothing to tidy up.
+        log.debug("question message could not be closed")
+
+
+async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
+    """Tells the person why their answer was not taken; nothing was changed."""
+    text = context.t(f"error.{error.code}", **error.params)
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    else:
+        await _reply(update, text)
+
+
+def _position_label(context: UnionContext, value: str | None) -> str:
+    return context.t(f"position.{value}") if value else "—"
+
+
+def _gender_label(context: UnionContext, value: str | None) -> str:
+    return context.t(f"gender.{value or Gender.UNDISCLOSED}")
+
+
+async def _unit_label(session: AsyncSession, unit: OrgUnit | None) -> str:
+    if unit is None:
+        return "—"
+    chain = await ancestors(session, unit)
+    return f"{unit.name} ({chain[0].name})" if chain else unit.name
+
+
+# --- asking each step ----------------------------------------------------------------------------
+
+
+async def send_welcome(update: Update, context: UnionContext) -> State:
+    other = "en" if context.locale == "vi" else "vi"
+    await _reply(
+        update,
+        context.t("onboarding.welcome"),
+        reply_markup=_keyboard(
+            [
+                [
+                    (context.t("onboarding.consent_yes"), "onb:consent:yes"),
+                    (context.t("onboarding.consent_no"), "onb:consent:no"),
+                ],
+                [(context.t(f"language.switch_to.{other}"), f"lang:{other}")],
+            ]
+        ),
+    )
+    return CONSENTING
+
+
+async def _unit_menu(
+    session: AsyncSession, context: UnionContext, parent_id: int, page: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of the organisation tree under `parent_id` (0: the top), as buttons."""
+    parent = None if parent_id == 0 else await get_unit(session, parent_id)
+    if parent_id != 0 and (parent is None or parent.is_grassroots):
+        raise NotFound("unit_unavailable")
+    units, total = await list_children(
+        session,
+        parent_id=parent.id if parent else None,
+        offset=page * UNITS_PER_PAGE,
+        limit=UNITS_PER_PAGE,
+    )
+    if page > 0 and not units:
+        raise NotFound("unit_unavailable")
+    rows = [
+        [
+            (unit.name, f"onb:unit:{unit.id}")
+            if unit.is_grassroots
+            else (f"📂 {unit.name}", f"onb:open:{unit.id}:0")
+        ]
+        for unit in units
+    ]
+    pager = []
+    if page > 0:
+        pager.append((context.t("common.previous"), f"onb:open:{parent_id}:{page - 1}"))
+    if (page + 1) * UNITS_PER_PAGE < total:
+        pager.append((context.t("common.next"), f"onb:open:{parent_id}:{page + 1}"))
+    if pager:
+        rows.append(pager)
+    if parent is not None:
+        rows.append([(context.t("common.up"), f"onb:open:{parent.parent_id or 0}:0")])
+    if parent is None:
+        text = context.t("onboarding.ask_unit")
+    else:
+        text = context.t("onboarding.ask_unit_in", unit=parent.name)
+    return text, _keyboard(rows)
+
+
+async def ask(
+    update: Update,
+    context: UnionContext,
+    session: AsyncSession,
+    draft: OnboardingDraft,
+    step: Step | None = None,
+) -> State:
+    """Asks the question of `step` (the draft's current step by default); returns its state."""
+    step = Step(step or draft.step)
+    if step is Step.NAME:
+        await _reply(update, context.t("onboarding.ask_name"), reply_markup=ReplyKeyboardRemove())
+    elif step is Step.UNIT:
+        text, markup = await _unit_menu(session, context, 0, 0)
+        await _reply(update, text, reply_markup=markup)
+    elif step is Step.POSITION:
+        rows = [[(context.t(f"position.{p}"), f"onb:pos:{p}")] for p in Position]
+        await _reply(update, context.t("onboarding.ask_position"), reply_markup=_keyboard(rows))
+    elif step is Step.GENDER:
+        rows = [[(context.t(f"gender.{g}"), f"onb:gender:{g}")] for g in Gender]
+        await _reply(update, context.t("onboarding.ask_gender"), reply_markup=_keyboard(rows))
+    elif step is Step.PHONE:
+        markup = ReplyKeyboardMarkup(
+            [
+                [KeyboardButton(context.t("onboarding.share_phone"), request_contact=True)],
+                [KeyboardButton(context.t("onboarding.skip"))],
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+        await _reply(update, context.t("onboarding.ask_phone"), reply_markup=markup)
+    else:
+        await _show_summary(update, context, session, draft)
+    return step
+
+
+async def _summary_text(
+    context: UnionContext, session: AsyncSession, draft: OnboardingDraft
+) -> str:
+    return context.t(
+        "onboarding.summary" if draft.member_id is None else "profile.summary",
+        name=draft.full_name or "—",
+        unit=await _unit_label(session, await flow.draft_unit(session, draft)),
+        position=_position_label(context, draft.position),
+        gender=_gender_label(context, draft.gender),
+        phone=draft.phone or context.t("onboarding.no_phone"),
+    )
+
+
+def _summary_keyboard(context: UnionContext, draft: OnboardingDraft) -> InlineKeyboardMarkup:
+    confirm = "onboarding.confirm" if draft.member_id is None else "profile.save"
+    return _keyboard(
+        [
+            [(context.t(confirm), "onb:confirm"), (context.t("onboarding.edit"), "onb:edit")],
+            [(context.t("common.cancel"), "onb:cancel")],
+        ]
+    )
+
+
+def _fields_keyboard(context: UnionContext) -> InlineKeyboardMarkup:
+    rows = [[(context.t(f"onboarding.field.{s}"), f"onb:field:{s}")] for s in flow.EDITABLE_STEPS]
+    rows.append([(context.t("common.back"), "onb:summary")])
+    return _keyboard(rows)
+
+
+async def _show_summary(
+    update: Update, context: UnionContext, session: AsyncSession, draft: OnboardingDraft
+) -> None:
+    # Removes the phone keyboard if it is still up, then shows the summary with its buttons.
+    await _reply(update, context.t("onboarding.thanks"), reply_markup=ReplyKeyboardRemove())
+    await _reply(
+        update,
+        await _summary_text(context, session, draft),
+        reply_markup=_summary_keyboard(context, draft),
+    )
+
+
+# --- the flow ------------------------------------------------------------------------------------
+
+
+async def _pending_invite(session: AsyncSession, context: UnionContext):  # type: ignore[no-untyped-def]
+    code = context.user_data.pop("invite_code", None) if context.user_data is not None else None
+    if not code:
+        return None
+    try:
+        return await resolve_invite(session, code)
+    except DomainError:
+        return None  # expired meanwhile: they choose their union themselves
+
+
+async def resume(update: Update, context: UnionContext) -> State:
+    """Asks again whatever the person was last asked (welcome, a question, or the summary)."""
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        draft = await flow.get_draft(session, identity)
+        if draft is None and identity.member_id is not None:
+            await session.commit()
+            await _reply(update, context.t("onboarding.already_member"))
+            return END
+        has_invite = bool((context.user_data or {}).get("invite_code"))
+        if draft is None or (has_invite and identity.member_id is None):
+            consent = ConsentPurpose.MEMBERSHIP
+            if not await has_consent(session, identity=identity, purpose=consent):
+                await session.commit()
+                return await send_welcome(update, context)
+            draft = await flow.start_onboarding(
+                session, identity=identity, invite=await _pending_invite(session, context)
+            )
+        await session.commit()
+        return await ask(update, context, session, draft)
+
+
+async def start(update: Update, context: UnionContext) -> State:
+    """Greets the person and asks for consent, or continues their unfinished joining.
+
+    `/start <code>` (an invite link) presets their union."""
+    code = context.args[0] if context.args else None
+    if code:
+        async with context.session() as session:
+            try:
+                await resolve_invite(session, code)
+            except DomainError as error:
+                await _refuse(update, context, error)
+            else:
+                context.user_data["invite_code"] = code  # type: ignore[index]
+    return await resume(update, context)
+
+
+async def consented(update: Update, context: UnionContext) -> State:
+    """Records the consent to keep membership data; asks for the full name."""
+    await _close_question(update, context, context.t("onboarding.consent_yes"))
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        if identity.member_id is not None:
+            await session.commit()
+            return END
+        await record_consent(
+            session,
+            identity=identity,
+            purpose=ConsentPurpose.MEMBERSHIP,
+            granted=True,
+            locale=context.locale,
+        )
+        draft = await flow.start_onboarding(
+            session, identity=identity, invite=await _pending_invite(session, context)
+        )
+        await session.commit()
+        return await ask(update, context, session, draft)
+
+
+async def refused(update: Update, context: UnionContext) -> State:
+    """Records the refusal, and nothing else; ends the flow."""
+    await _close_question(update, context, context.t("onboarding.consent_no"))
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        await record_consent(
+            session,
+            identity=identity,
+            purpose=ConsentPurpose.MEMBERSHIP,
+            granted=False,
+            locale=context.locale,
+        )
+        await flow.discard_draft(session, identity=identity)
+        await session.commit()
+    if context.user_data is not None:
+        context.user_data.pop("invite_code", None)
+    await _reply(update, context.t("onboarding.refused"))
+    return END
+
+
+Operation = Callable[[AsyncSession, OnboardingDraft, Identity], Awaitable[Step]]
+
+
+async def _answer(
+    update: Update, context: UnionContext, operation: Operation, chosen: str | None = None
+) -> State:
+    """Applies one answer to the draft and asks the next question; a refused answer changes
+    nothing and keeps the person on the same question."""
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        draft = await flow.get_draft(session, identity)
+        if draft is None:
+            # The draft is gone (cancelled elsewhere, or joined meanwhile): start over cleanly.
+            await session.rollback()
+            if update.callback_query is not None:
+                await update.callback_query.answer(context.t("common.stale_button"))
+            return await resume(update, context)
+        current = draft.step
+        try:
+            step = await operation(session, draft, identity)
+        except DomainError as error:
+            await session.rollback()
+            await _refuse(update, context, error)
+            return current
+        await session.commit()
+        if update.callback_query is not None:
+            await _close_question(update, context, chosen)
+        return await ask(update, context, session, draft, step)
+
+
+async def received_name(update: Update, context: UnionContext) -> State:
+    """Stores the full name as typed; asks for the union."""
+    text = update.effective_message.text if update.effective_message else None
+    return await _answer(update, context, lambda s, d, _i: flow.answer_name(s, d, text))
+
+
+async def browsed_units(update: Update, context: UnionContext) -> State:
+    """Shows another level or page of the organisation tree in place; the step stays."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, _, parent, page = query.data.split(":")
+    async with context.session() as session:
+        try:
+            text, markup = await _unit_menu(session, context, int(parent), int(page))
+        except DomainError as error:
+            await _refuse(update, context, error)
+            return CHOOSING_UNIT
+    await query.answer()
+    await query.edit_message_text(text, reply_markup=markup)
+    return CHOOSING_UNIT
+
+
+async def searched_units(update: Update, context: UnionContext) -> State:
+    """Finds grassroots unions by part of their name, accents optional; offers them as buttons."""
+    text = (update.effective_message.text or "") if update.effective_message else ""
+    if len(text) > SEARCH_MAX_CHARS or not fold(text):
+        await _refuse(update, context, InvalidInput("search_invalid", max=SEARCH_MAX_CHARS))
+        return CHOOSING_UNIT
+    async with context.session() as session:
+        units = await search_grassroots(session, text=text, limit=UNITS_PER_PAGE)
+        labels = [await _unit_label(session, unit) for unit in units]
+    browse = [(context.t("onboarding.browse"), "onb:open:0:0")]
+    if not units:
+        await _reply(
+            update,
+            context.t("onboarding.search_none", query=text),
+            reply_markup=_keyboard([browse]),
+        )
+    else:
+        rows = [[(label, f"onb:unit:{u.id}")] for u, label in zip(units, labels, strict=True)]
+        await _reply(
+            update,
+            context.t("onboarding.search_results", query=text),
+            reply_markup=_keyboard([*rows, browse]),
+        )
+    return CHOOSING_UNIT
+
+
+async def chose_unit(update: Update, context: UnionContext) -> State:
+    """Stores the grassroots union; asks for the position."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    unit_id = int(query.data.rsplit(":", 1)[1])
+    async with context.session() as session:
+        unit = await get_unit(session, unit_id)
+    return await _answer(
+        update,
+        context,
+        lambda s, d, _i: flow.answer_unit(s, d, unit_id),
+        chosen=unit.name if unit else None,
+    )
+
+
+async def chose_position(update: Update, context: UnionContext) -> State:
+    """Stores the position; asks for the gender."""
+    value = update.callback_query.data.rsplit(":", 1)[1]  # type: ignore[union-attr]
+    return await _answer(
+        update,
+        context,
+        lambda s, d, _i: flow.answer_position(s, d, value),
+        chosen=_position_label(context, value) if value in set(Position) else None,
+    )
+
+
+async def chose_gender(update: Update, context: UnionContext) -> State:
+    """Stores the gender (or that they prefer not to say); asks for the phone number."""
+    value = update.callback_query.data.rsplit(":", 1)[1]  # type: ignore[union-attr]
+    return await _answer(
+        update,
+        context,
+        lambda s, d, i: flow.answer_gender(s, d, value, identity=i, locale=context.locale),
+        chosen=_gender_label(context, value) if value in set(Gender) else None,
+    )
+
+
+async def shared_contact(update: Update, context: UnionContext) -> State:
+    """Stores the phone from a shared contact, only the sender's own; shows the summary."""
+    message = update.effective_message
+    assert message is not None and message.contact is not None and update.effective_user
+    if message.contact.user_id != update.effective_user.id:
+        await _refuse(update, context, InvalidInput("contact_not_yours"))
+        return SHARING_PHONE
+    phone = message.contact.phone_number
+    return await _answer(
+        update,
+        context,
+        lambda s, d, i: flow.answer_phone(
+            s, d, phone, identity=i, locale=context.locale, from_contact=True
+        ),
+    )
+
+
+async def typed_phone(update: Update, context: UnionContext) -> State:
+    """Stores a typed phone number (normalised to +84…), or none on "Skip"; shows the summary."""
+    text = (update.effective_message.text or "").strip() if update.effective_message else ""
+    skip_labels = {fold(label) for label in context.services.translator.all_locales(
+        "onboarding.skip"
+    )}
+    phone: str | None = None if fold(text) in skip_labels or text == "/skip" else text
+    return await _answer(
+        update,
+        context,
+        lambda s, d, i: flow.answer_phone(s, d, phone, identity=i, locale=context.locale),
+    )
+
+
+async def chose_edit(update: Update, context: UnionContext) -> State:
+    """Offers the fields to change, in place of the summary's buttons."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=_fields_keyboard(context))
+    return CONFIRMING
+
+
+async def back_to_summary(update: Update, context: UnionContext) -> State:
+    """Puts the summary's own buttons back."""
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        draft = await flow.get_draft(session, identity)
+        await session.commit()
+    if draft is None:
+        await query.answer(context.t("common.stale_button"), show_alert=True)
+        return END
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=_summary_keyboard(context, draft))
+    return CONFIRMING
+
+
+async def chose_field(update: Update, context: UnionContext) -> State:
+    """Goes back to one question; its answer returns to the summary."""
+    step = update.callback_query.data.rsplit(":", 1)[1]  # type: ignore[union-attr]
+    return await _answer(
+        update,
+        context,
+        lambda s, d, _i: flow.edit_answer(s, d, step),
+        chosen=context.t(f"onboarding.field.{step}") if step in flow.EDITABLE_STEPS else None,
+    )
+
+
+async def confirmed(update: Update, context: UnionContext) -> State:
+    """Saves the member (new: waits for approval unless the invite approves) and tells the
+    officials of the union; or saves the edited profile."""
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        draft = await flow.get_draft(session, identity)
+        if draft is None or Step(draft.step) is not Step.SUMMARY:
+            await session.rollback()
+            await query.answer(context.t("common.stale_button"), show_alert=True)
+            return await resume(update, context)
+        try:
+            joined = await flow.confirm(
+                session, draft=draft, identity=identity, locale=context.locale
+            )
+        except DomainError as error:
+            await session.rollback()
+            await _refuse(update, context, error)
+            return CONFIRMING
+        unit = await get_unit(session, joined.member.unit_id)
+        officials = (
+            await officials_to_notify(
+                session,
+                unit_id=joined.member.unit_id,
+                admin_telegram_ids=context.services.settings.admin_telegram_ids,
+            )
+            if joined.created
+            else []
+        )
+        await session.commit()
+    await _close_question(update, context, context.t("onboarding.confirmed_mark"))
+    member = joined.member
+    if not joined.created:
+        await _reply(update, context.t("profile.saved"))
+    else:
+        key = "active" if member.status == MemberStatus.ACTIVE else "pending"
+        await _reply(update, context.t(f"onboarding.joined_{key}", unit=unit.name if unit else ""))
+    if joined.created:
+        await _notify_officials(context, officials, member, unit)
+    return END
+
+
+async def _notify_officials(
+    context: UnionContext, officials: list[Identity], member: Member, unit: OrgUnit | None
+) -> None:
+    # A direct message for now; the delivery outbox (announcements issue) will carry these.
+    translator = context.services.translator
+    for official in officials:
+        text = translator.t(
+            official.locale,
+            "onboarding.official_new_member",
+            name=member.full_name,
+            unit=unit.name if unit else "",
+            position=translator.t(official.locale, f"position.{member.position}"),
+            status=translator.t(official.locale, f"status.{member.status}"),
+        )
+        try:
+            await context.bot.send_message(int(official.external_id), text)
+        except TelegramError as error:
+            log.warning("could not notify official identity %s: %s", official.id, error)
+
+
+async def cancel(update: Update, context: UnionContext) -> State:
+    """Leaves the flow at any step and forgets its unsaved answers."""
+    if update.callback_query is not None:
+        await _close_question(update, context, context.t("common.cancel"))
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        is_member = identity.member_id is not None
+        await flow.discard_draft(session, identity=identity)
+        await session.commit()
+    if context.user_data is not None:
+        context.user_data.pop("invite_code", None)
+    key = "onboarding.cancelled_member" if is_member else "onboarding.cancelled"
+    await _reply(update, context.t(key), reply_markup=ReplyKeyboardRemove())
+    return END
+
+
+async def unexpected_input(update: Update, context: UnionContext) -> State:
+    """Something other than what the current question wants (a photo for a name, text for a
+    button): says so and asks the question again."""
+    await _reply(update, context.t("onboarding.unexpected"))
+    return await resume(update, context)
+
+
+async def stale_flow_button(update: Update, context: UnionContext) -> State | None:
+    """An "onb:" button that does not belong to the current question: refused, state kept."""
+    assert update.callback_query is not None
+    await update.callback_query.answer(context.t("common.stale_button"), show_alert=True)
+    return None
+
+
+async def changed_language(update: Update, context: UnionContext) -> State:
+    """Switches the language mid-flow, then asks the current question again in it."""
+    await language.chose_language(update, context)
+    return await resume(update, context)
+
+
+# --- /profile ---------------------------------------------------------------------------------
+
+
+async def show_profile(update: Update, context: UnionContext) -> None:
+    """Shows the member their profile with an Edit button; points others to /start."""
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        member = await member_of(session, identity)
+        await session.commit()
+        if member is None:
+            await _reply(update, context.t("profile.not_member"))
+            return
+        unit = await get_unit(session, member.unit_id)
+        text = context.t(
+            "profile.card",
+            name=member.full_name,
+            unit=await _unit_label(session, unit),
+            position=_position_label(context, member.position),
+            gender=_gender_label(context, member.gender),
+            phone=member.phone or context.t("onboarding.no_phone"),
+            status=context.t(f"status.{member.status}"),
+        )
+    await _reply(
+        update,
+        text,
+        reply_markup=_keyboard([[(context.t("profile.edit"), "onb:profile")]]),
+    )
+
+
+async def edit_profile(update: Update, context: UnionContext) -> State:
+    """Opens the member's profile for editing; offers the fields to change."""
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        member = await member_of(session, identity)
+        if member is None:
+            await session.rollback()
+            await query.answer(context.t("profile.not_member"), show_alert=True)
+            return END
+        draft = await flow.begin_profile_edit(session, identity=identity, member=member)
+        await session.commit()
+        await query.answer()
+        await _reply(
+            update,
+            await _summary_text(context, session, draft),
+            reply_markup=_fields_keyboard(context),
+        )
+    return CONFIRMING
+
+
+def conversation() -> ConversationHandler:  # type: ignore[type-arg]
+    """The onboarding and profile-editing conversation, persisted across restarts."""
+    text = filters.TEXT & ~filters.COMMAND
+    return ConversationHandler(
+        name="onboarding",
+        persistent=True,
+        entry_points=[
+            CommandHandler("start", start),
+            CallbackQueryHandler(edit_profile, pattern=r"^onb:profile$"),
+        ],
+        states={
+            CONSENTING: [
+                CallbackQueryHandler(consented, pattern=r"^onb:consent:yes$"),
+                CallbackQueryHandler(refused, pattern=r"^onb:consent:no$"),
+            ],
+            TYPING_NAME: [MessageHandler(text, received_name)],
+            CHOOSING_UNIT: [
+                CallbackQueryHandler(browsed_units, pattern=r"^onb:open:\d{1,12}:\d{1,6}$"),
+                CallbackQueryHandler(chose_unit, pattern=r"^onb:unit:\d{1,12}$"),
+                MessageHandler(text, searched_units),
+            ],
+            CHOOSING_POSITION: [CallbackQueryHandler(chose_position, pattern=r"^onb:pos:\w+$")],
+            CHOOSING_GENDER: [CallbackQueryHandler(chose_gender, pattern=r"^onb:gender:\w+$")],
+            SHARING_PHONE: [
+                MessageHandler(filters.CONTACT, shared_contact),
+                MessageHandler(text, typed_phone),
+                CommandHandler("skip", typed_phone),
+            ],
+            CONFIRMING: [
+                CallbackQueryHandler(confirmed, pattern=r"^onb:confirm$"),
+                CallbackQueryHandler(chose_edit, pattern=r"^onb:edit$"),
+                CallbackQueryHandler(back_to_summary, pattern=r"^onb:summary$"),
+                CallbackQueryHandler(chose_field, pattern=r"^onb:field:\w+$"),
+            ],
+        },
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CallbackQueryHandler(cancel, pattern=r"^onb:cancel$"),
+            CommandHandler("start", start),
+            CallbackQueryHandler(edit_profile, pattern=r"^onb:profile$"),
+            CallbackQueryHandler(changed_language, pattern=language.CALLBACK_PATTERN),
+            CallbackQueryHandler(stale_flow_button, pattern=r"^onb:"),
+            MessageHandler(~filters.COMMAND, unexpected_input),
+        ],
+    )

@@ -1,0 +1,6 @@
+"""The domain: SQLModel tables and the operations on them. No chat library is imported here.
+
+Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
+"""
+
+from models import members, onboarding, org, persistence  # noqa: F401

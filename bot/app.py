@@ -8,7 +8,6 @@ exercise exactly what production runs.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot import database
 from bot.context import Services, UnionApplication, UnionContext
@@ -39,9 +37,6 @@ from handlers import common, help, language, onboarding
 from models.members import Channel
 
 log = logging.getLogger(__name__)
-
-# Our conversations mix buttons and typed answers per chat, not per message, on purpose.
-warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
 
 # Groups run in order; within a group the first matching handler wins.
 GROUP_PREPARE = -1  # locale, private-chat rule

@@ -63,6 +63,19 @@ class UnionContext(CallbackContext[ExtBot, dict, dict, dict]):  # type: ignore[t
     def session(self) -> AsyncSession:
         return self.services.sessions()
 
+    async def remember_state(self, conversation: str, update: Update, state: object) -> None:
+        """Stores the conversation's next state *before* its question is sent.
+
+        The library writes states after the handler returns; a process killed between sending
+        the question and that write would leave the person a step behind. Writing first means
+        whoever saw a question is, after any restart, at that question. The key is the one a
+        per-chat, per-user ConversationHandler uses."""
+        persistence = self.application.persistence
+        if persistence is None or update.effective_chat is None or update.effective_user is None:
+            return
+        key = (update.effective_chat.id, update.effective_user.id)
+        await persistence.update_conversation(conversation, key, state)
+
     async def identity(self, session: AsyncSession, update: Update) -> Identity:
         """The chat identity of the person behind `update` (created on first contact)."""
         user = update.effective_user

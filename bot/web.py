@@ -35,7 +35,7 @@ class TelegramWebhook:
         self.secret = secret.encode()
         self.recent: OrderedDict[int, None] = OrderedDict()
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self.secret):
             return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
@@ -75,5 +75,5 @@ def create_web_app(
     app[ENGINE_KEY] = engine
     app.router.add_get("/healthz", healthz)
     if telegram is not None:
-        app.router.add_post("/telegram", telegram)
+        app.router.add_post("/telegram", telegram.handle)
     return app

@@ -9,6 +9,7 @@ message) or names something that does not exist (forged) is refused and changes 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +29,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from handlers import language
@@ -62,6 +64,7 @@ SHARING_PHONE = Step.PHONE
 CONFIRMING = Step.SUMMARY
 
 END = ConversationHandler.END
+CONVERSATION = "onboarding"
 UNITS_PER_PAGE = 8
 SEARCH_MAX_CHARS = 100
 
@@ -127,6 +130,7 @@ async def _unit_label(session: AsyncSession, unit: OrgUnit | None) -> str:
 
 async def send_welcome(update: Update, context: UnionContext) -> State:
     other = "en" if context.locale == "vi" else "vi"
+    await context.remember_state(CONVERSATION, update, CONSENTING)
     await _reply(
         update,
         context.t("onboarding.welcome"),
@@ -191,6 +195,7 @@ async def ask(
 ) -> State:
     """Asks the question of `step` (the draft's current step by default); returns its state."""
     step = Step(step or draft.step)
+    await context.remember_state(CONVERSATION, update, step)
     if step is Step.NAME:
         await _reply(update, context.t("onboarding.ask_name"), reply_markup=ReplyKeyboardRemove())
     elif step is Step.UNIT:
@@ -569,8 +574,12 @@ async def confirmed(update: Update, context: UnionContext) -> State:
     if not joined.created:
         await _reply(update, context.t("profile.saved"))
     else:
-        key = "active" if member.status == MemberStatus.ACTIVE else "pending"
-        await _reply(update, context.t(f"onboarding.joined_{key}", unit=unit.name if unit else ""))
+        key = (
+            "onboarding.joined_active"
+            if member.status == MemberStatus.ACTIVE
+            else "onboarding.joined_pending"
+        )
+        await _reply(update, context.t(key, unit=unit.name if unit else ""))
     if joined.created:
         await _notify_officials(context, officials, member, unit)
     return END
@@ -686,8 +695,16 @@ async def edit_profile(update: Update, context: UnionContext) -> State:
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """The onboarding and profile-editing conversation, persisted across restarts."""
     text = filters.TEXT & ~filters.COMMAND
+    with warnings.catch_warnings():
+        # Buttons and typed answers are tracked per chat, not per message, on purpose: the
+        # library warns about that choice when a conversation has CallbackQueryHandlers.
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return _conversation(text)
+
+
+def _conversation(text: filters.BaseFilter) -> ConversationHandler:  # type: ignore[type-arg]
     return ConversationHandler(
-        name="onboarding",
+        name=CONVERSATION,
         persistent=True,
         entry_points=[
             CommandHandler("start", start),

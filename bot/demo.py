@@ -1,0 +1,113 @@
+"""`unionbot demo-data`: a realistic sample to try the bot with, loaded once (idempotent).
+
+A city federation, its education union, four district education unions, thirty schools with
+real-sounding Vietnamese names, a few hundred members and an invite code per school. Each later
+feature adds its own sample (movements, initiatives, announcements) here.
+"""
+
+from __future__ import annotations
+
+import random
+
+from sqlmodel import func, select
+
+from bot.database import SessionFactory
+from models.base import fold
+from models.members import Gender, Invite, Member, MemberStatus, Position, create_invite
+from models.org import OrgKind, OrgUnit, create_unit
+
+ROOT_CODE = "LDLD-HN"
+
+DISTRICTS = {
+    "BD": ("Ba Đình", ["Trường THCS Nguyễn Trãi", "Trường Tiểu học Ngọc Hà",
+                       "Trường Mầm non Hoa Sen", "Trường THPT Phan Đình Phùng",
+                       "Trường THCS Thành Công", "Trường Tiểu học Kim Đồng",
+                       "Trường THCS Giảng Võ", "Trường Mầm non Bé Ngoan"]),
+    "HK": ("Hoàn Kiếm", ["Trường THCS Trưng Vương", "Trường Tiểu học Điện Biên",
+                         "Trường THPT Trần Phú", "Trường Mầm non Hoa Mai",
+                         "Trường THCS Ngô Sĩ Liên", "Trường Tiểu học Tràng An",
+                         "Trường Tiểu học Hoàn Kiếm"]),
+    "DD": ("Đống Đa", ["Trường THCS Đống Đa", "Trường Tiểu học Trung Tự",
+                       "Trường THPT Kim Liên", "Trường Mầm non Quang Trung",
+                       "Trường THCS Láng Thượng", "Trường Tiểu học Khương Thượng",
+                       "Trường THCS Bế Văn Đàn", "Trường Tiểu học Nguyễn Du"]),
+    "CG": ("Cầu Giấy", ["Trường THCS Cầu Giấy", "Trường Tiểu học Nghĩa Tân",
+                        "Trường THPT Yên Hoà", "Trường Mầm non Hoạ Mi",
+                        "Trường THCS Nghĩa Tân", "Trường Tiểu học Dịch Vọng",
+                        "Trường THCS Mai Dịch"]),
+}
+
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
+          "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý"]
+MIDDLE_F = ["Thị", "Thu", "Ngọc", "Thanh", "Minh", "Hồng", "Phương", "Bích"]
+MIDDLE_M = ["Văn", "Đức", "Minh", "Quang", "Hữu", "Xuân", "Thành", "Công"]
+GIVEN_F = ["Lan", "Hương", "Hà", "Mai", "Hằng", "Trang", "Linh", "Nga", "Thảo", "Yến",
+           "Dung", "Huyền", "Loan", "Oanh", "Vân", "Hạnh"]
+GIVEN_M = ["Hùng", "Dũng", "Minh", "Tuấn", "Nam", "Sơn", "Long", "Quân", "Hải", "Khánh",
+           "Thắng", "Bình"]
+
+
+def _person(rng: random.Random) -> tuple[str, str]:
+    # Education unions are about three-quarters women.
+    if rng.random() < 0.75:
+        return f"{rng.choice(FAMILY)} {rng.choice(MIDDLE_F)} {rng.choice(GIVEN_F)}", Gender.FEMALE
+    return f"{rng.choice(FAMILY)} {rng.choice(MIDDLE_M)} {rng.choice(GIVEN_M)}", Gender.MALE
+
+
+async def load_demo_data(sessions: SessionFactory, *, seed: int = 2026) -> str:
+    """Loads the sample unless it is already there; returns a one-paragraph summary."""
+    rng = random.Random(seed)
+    async with sessions() as session:
+        existing = (await session.exec(select(OrgUnit).where(OrgUnit.code == ROOT_CODE))).first()
+        if existing is not None:
+            return "Demo data is already loaded; nothing changed."
+        city = await create_unit(
+            session, code=ROOT_CODE, name="Liên đoàn Lao động Thành phố Hà Nội",
+            kind=OrgKind.FEDERATION,
+        )
+        edu = await create_unit(
+            session, code="CDGD-HN", name="Công đoàn Giáo dục Hà Nội",
+            kind=OrgKind.INDUSTRY_UNION, parent=city,
+        )
+        schools: list[OrgUnit] = []
+        for code, (district, names) in DISTRICTS.items():
+            unit = await create_unit(
+                session, code=f"CDGD-{code}", name=f"Công đoàn Giáo dục quận {district}",
+                kind=OrgKind.INDUSTRY_UNION, parent=edu,
+            )
+            for i, name in enumerate(names, start=1):
+                schools.append(
+                    await create_unit(
+                        session, code=f"{code}-{i:02d}", name=name,
+                        kind=OrgKind.GRASSROOTS, parent=unit,
+                    )
+                )
+        positions = [Position.TEACHER] * 7 + [Position.STAFF, Position.MANAGER, Position.OTHER]
+        for school in schools:
+            for _ in range(rng.randint(8, 16)):
+                name, gender = _person(rng)
+                session.add(
+                    Member(
+                        full_name=name,
+                        full_name_folded=fold(name),
+                        unit_id=school.id,  # type: ignore[arg-type]
+                        position=rng.choice(positions),
+                        gender=gender,
+                        phone=f"+849{rng.randint(10_000_000, 99_999_999)}",
+                        status=MemberStatus.ACTIVE,
+                        locale="vi",
+                    )
+                )
+            await create_invite(
+                session, code=f"DEMO-{school.code}", unit_id=school.id,  # type: ignore[arg-type]
+                auto_approve=school is schools[0],
+            )
+        await session.commit()
+        members = (await session.exec(select(func.count()).select_from(Member))).one()
+        invites = (await session.exec(select(func.count()).select_from(Invite))).one()
+    return (
+        f"Loaded demo data: 1 federation, 5 education unions, {len(schools)} schools, "
+        f"{members} members, {invites} invite codes (e.g. /start DEMO-{schools[0].code} joins "
+        f"{schools[0].name} and is approved at once; /start DEMO-{schools[1].code} waits for "
+        "approval)."
+    )

@@ -24,8 +24,11 @@ def configure_logging(level: str) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # The library logs whole updates (with personal data) at DEBUG: keep it at INFO at most.
-    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # These log whole updates or SQL parameters (personal data) when verbose: keep them quiet.
+    quiet = max(logging.INFO, logging.getLevelName(level))
+    for name in ("telegram", "aiosqlite", "asyncio"):
+        logging.getLogger(name).setLevel(quiet)
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
 
 
 async def _run(settings: Settings) -> None:

@@ -8,6 +8,7 @@ chat platform ("telegram", later "zalo"), so handlers never branch on Telegram s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,6 +60,10 @@ class UnionContext(CallbackContext[ExtBot, dict, dict, dict]):  # type: ignore[t
 
     def t(self, key: str, /, **params: object) -> str:
         return self.services.translator.t(self.locale, key, **params)
+
+    def local_time(self, moment: datetime) -> str:
+        """A stored UTC time as the person reads it: Asia/Ho_Chi_Minh (TIMEZONE), dd/mm/yyyy."""
+        return moment.astimezone(self.services.settings.tz).strftime("%d/%m/%Y %H:%M")
 
     def session(self) -> AsyncSession:
         return self.services.sessions()

@@ -44,6 +44,7 @@ from models.members import (
     MemberStatus,
     Position,
     has_consent,
+    latest_consents,
     member_of,
     officials_to_notify,
     record_consent,
@@ -663,6 +664,18 @@ async def show_profile(update: Update, context: UnionContext) -> None:
             phone=member.phone or context.t("onboarding.no_phone"),
             status=context.t(f"status.{member.status}"),
         )
+        consents = await latest_consents(session, identity=identity)
+    lines = [
+        context.t(
+            "profile.consent_line",
+            mark="✅" if record.granted else "✖",
+            purpose=context.t(f"consent.purpose.{record.purpose}"),
+            when=context.local_time(record.recorded_at),
+        )
+        for record in consents.values()
+    ]
+    if lines:
+        text = "\n".join([text, "", context.t("profile.consents"), *lines])
     await _reply(
         update,
         text,

@@ -251,6 +251,13 @@ async def has_consent(
     return bool(latest and latest.granted)
 
 
+async def latest_consents(
+    session: AsyncSession, *, identity: Identity
+) -> dict[str, ConsentRecord]:
+    """The latest decision for each purpose, to show the person what they agreed to and when."""
+    return {record.purpose: record for record in await consents_of(session, identity=identity)}
+
+
 async def consents_of(session: AsyncSession, *, identity: Identity) -> list[ConsentRecord]:
     rows = await session.exec(
         select(ConsentRecord)

@@ -12,7 +12,7 @@ import pytest
 from bot.i18n import load_catalogues
 from bot.settings import SUPPORTED_LOCALES
 from handlers.help import COMMANDS
-from models.members import Gender, MemberStatus, Position
+from models.members import ConsentPurpose, Gender, MemberStatus, Position
 from models.onboarding import EDITABLE_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ def _dynamic_keys() -> set[str]:
         {f"position.{p}" for p in Position}
         | {f"gender.{g}" for g in Gender}
         | {f"status.{s}" for s in MemberStatus}
+        | {f"consent.purpose.{p}" for p in ConsentPurpose}
         | {f"onboarding.field.{s}" for s in EDITABLE_STEPS}
         | {f"language.name.{c}" for c in SUPPORTED_LOCALES}
         | {f"language.switch_to.{c}" for c in SUPPORTED_LOCALES}

@@ -14,7 +14,7 @@ from bot.settings import ConfigError, load_settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_")):
+        if name.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_", "LOG_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -26,6 +26,15 @@ def test_defaults_need_only_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.default_locale == "vi" and settings.timezone == "Asia/Ho_Chi_Minh"
     assert not settings.webhook_mode
     assert "ABC" not in repr(settings)  # the token is a secret, never printed
+
+
+def test_empty_values_mean_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TELEGRAM_BOT_TOKEN", "WEBHOOK_URL", "WEBHOOK_SECRET", "DATABASE_URL"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("LOG_LEVEL", "info")
+    settings = load_settings()
+    assert settings.telegram_bot_token is None and not settings.webhook_mode
+    assert settings.log_level == "INFO"
 
 
 def test_admin_ids_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

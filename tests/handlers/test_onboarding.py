@@ -5,6 +5,8 @@ Each test plays a person: what they type and tap, and what they see back.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -319,6 +321,14 @@ async def test_a_member_sees_and_edits_their_profile(
     await minh.send("/profile")
     card = await next_sent(minh)
     assert "Lê Quang Minh" in card.text and "chờ duyệt" in card.text
+    # What they agreed to, and when, in Vietnam's time.
+    assert "✅ Lưu thông tin đoàn viên" in card.text
+    assert "✅ Dùng giới tính cho thống kê" in card.text
+    assert "✖ Dùng số điện thoại để liên hệ" in card.text
+    records = (await db.exec(select(ConsentRecord))).all()
+    [record] = [r for r in records if r.purpose == "membership"]
+    hanoi = record.recorded_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert hanoi.strftime("%d/%m/%Y %H:%M") in card.text
     await minh.tap("Sửa thông tin")
     fields = await next_sent(minh)
     await minh.tap("Chức danh")

@@ -341,3 +341,28 @@ async def test_a_member_sees_and_edits_their_profile(
     assert "Đã lưu" in (await next_sent(minh)).text
     [member] = await _members(db)
     assert member.position == "manager" and member.status == "pending"
+
+
+async def test_officials_are_told_in_their_own_language_and_a_blocked_one_stops_nothing(
+    start_bot, units, tg: FakeTelegram, db: AsyncSession  # type: ignore[no-untyped-def]
+) -> None:
+    english_admin = tg.user(first_name="Admin", user_id=ADMIN_ID)
+    blocked_admin = tg.user(first_name="Away", user_id=ADMIN_ID + 1)
+    blocked_admin.block(notify=False)
+    async with start_bot(admin_telegram_ids=[ADMIN_ID + 1, ADMIN_ID]):
+        await english_admin.send("/language")
+        await next_sent(english_admin)
+        await english_admin.tap("English")
+        await english_admin.next_message()
+
+        lan = tg.user(first_name="Lan")
+        await agree_and_name(lan, "Nguyễn Thị Lan")
+        await pick_school_by_browsing(lan)
+        await to_summary(lan, position="Giáo viên", gender="Nữ", phone=None)
+        await lan.tap("Xác nhận")
+        assert "đã được gửi" in (await next_sent(lan)).text
+        notice = await next_sent(english_admin)
+        assert "New member" in notice.text and "Nguyễn Thị Lan" in notice.text
+        assert "Teacher" in notice.text and "waiting for approval" in notice.text
+        assert blocked_admin.pending() == []
+    assert len(await _members(db)) == 1

@@ -1,0 +1,32 @@
+"""`unionbot demo-data` gives a realistic organisation to try the bot with, once."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import func, select
+
+from bot import database
+from bot.demo import load_demo_data
+from models.members import Member, resolve_invite
+from models.org import OrgKind, OrgUnit, search_grassroots
+
+
+async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine) -> None:
+    sessions = database.create_session_factory(engine)
+    assert "30 schools" in await load_demo_data(sessions)
+    assert "already loaded" in await load_demo_data(sessions)
+    async with sessions() as session:
+        kinds = dict(
+            (await session.exec(select(OrgUnit.kind, func.count()).group_by(OrgUnit.kind))).all()
+        )
+        assert kinds == {OrgKind.FEDERATION: 1, OrgKind.INDUSTRY_UNION: 5, OrgKind.GRASSROOTS: 30}
+        members = (await session.exec(select(func.count()).select_from(Member))).one()
+        assert 200 <= members <= 600
+        women = (
+            await session.exec(
+                select(func.count()).select_from(Member).where(Member.gender == "female")
+            )
+        ).one()
+        assert 0.6 < women / members < 0.9
+        [trai] = await search_grassroots(session, text="nguyen trai")
+        assert (await resolve_invite(session, "DEMO-BD-01")).unit_id == trai.id

@@ -32,6 +32,7 @@ from bot.context import Services, UnionApplication, UnionContext
 from bot.i18n import load_translator
 from bot.persistence import SQLModelPersistence
 from bot.settings import SUPPORTED_LOCALES, ConfigError, Settings
+from bot.updates import PerChatUpdateProcessor
 from bot.web import TelegramWebhook, create_web_app
 from handlers import common, help, language, onboarding
 from models.members import Channel
@@ -80,6 +81,7 @@ def build_application(services: Services) -> UnionApplication:
         .context_types(ContextTypes(context=UnionContext))
         .persistence(SQLModelPersistence(services.sessions))
         .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .concurrent_updates(PerChatUpdateProcessor())
     )
     if settings.webhook_mode:
         builder = builder.updater(None)

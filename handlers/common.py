@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 
 
 async def prepare_update(update: Update, context: UnionContext) -> None:
-    """Resolves the person's language once per update; answers group chats once, then ignores."""
+    """Resolves the person's language once per update; answers group chats once, then ignores.
+
+    Edits of sent messages are ignored: an answer is what was sent, not a later correction."""
+    if update.edited_message is not None or update.edited_channel_post is not None:
+        raise ApplicationHandlerStop
     chat = update.effective_chat
     if chat is not None and chat.type != ChatType.PRIVATE:
         if update.effective_message is not None and not context.chat_data.get("told_private"):

@@ -655,6 +655,18 @@ class TgUser(TgChat):
             body["caption"] = caption
         return self._tg._user_message(self, chat, body, None)
 
+    async def edit(self, sent: JSON, text: str) -> JSON:
+        """She edits a text message she sent earlier (``sent`` is what ``send`` returned):
+        Telegram delivers an ``edited_message`` update carrying the whole new message."""
+        original = sent["message"]
+        where = self._tg.chat(original["chat"]["id"]) or self
+        stored = where._messages[original["message_id"]]
+        stored.message["text"] = text
+        stored.raw_text = text
+        edited = {**copy.deepcopy(stored.message), "edit_date": _now()}
+        edited.pop("entities", None)
+        return self._tg._enqueue({"edited_message": edited})
+
     async def tap(
         self,
         text: str,

@@ -366,3 +366,19 @@ async def test_officials_are_told_in_their_own_language_and_a_blocked_one_stops_
         assert "Teacher" in notice.text and "waiting for approval" in notice.text
         assert blocked_admin.pending() == []
     assert len(await _members(db)) == 1
+
+
+async def test_editing_an_answer_already_sent_changes_nothing(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession
+) -> None:
+    lan = tg.user(first_name="Lan")
+    await lan.send("/start")
+    await lan.tap((await next_sent(lan)).buttons[0][0])
+    await next_sent(lan)
+    sent = await lan.send("Nguyễn Thị Lan")
+    await next_sent(lan)
+    await lan.edit(sent, "Nguyễn Thị Lan Anh")
+    await lan.send("nguyen trai")  # still a search on the union question
+    assert (await next_sent(lan)).buttons[0][0].startswith("Trường THCS Nguyễn Trãi")
+    draft = (await db.exec(select(OnboardingDraft))).one()
+    assert draft.full_name == "Nguyễn Thị Lan"

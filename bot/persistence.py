@@ -34,6 +34,16 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
             update_interval=update_interval,
         )
         self._sessions = session_factory
+        # What each row last held, as written by this process: most updates change nothing
+        # (the same state, empty user data), and a skipped write is a skipped commit.
+        self._written: dict[tuple[str, str, str], str | None] = {}
+
+    def _unchanged(self, table: str, owner: str, key: str, text: str | None) -> bool:
+        slot = (table, owner, key)
+        if slot in self._written and self._written[slot] == text:
+            return True
+        self._written[slot] = text
+        return False
 
     # --- conversations --------------------------------------------------------------------------
 
@@ -49,6 +59,9 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
+        text = None if new_state is None else json.dumps(new_state)
+        if self._unchanged("conversation", name, _key_text(key), text):
+            return
         async with self._sessions() as session:
             row = await session.get(ConversationState, (name, _key_text(key)))
             if new_state is None:
@@ -56,10 +69,10 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
                     await session.delete(row)
             elif row is None:
                 session.add(
-                    ConversationState(name=name, key=_key_text(key), state=json.dumps(new_state))
+                    ConversationState(name=name, key=_key_text(key), state=text)
                 )
             else:
-                row.state = json.dumps(new_state)
+                row.state = text  # type: ignore[assignment]
                 row.updated_at = utcnow()
                 session.add(row)
             await session.commit()
@@ -72,6 +85,9 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
             return {int(row.owner): json.loads(row.data) for row in rows.all()}
 
     async def _store(self, kind: str, owner: int, data: dict[str, Any]) -> None:
+        text = json.dumps(data, sort_keys=True) if data else None
+        if self._unchanged("data", kind, str(owner), text):
+            return
         async with self._sessions() as session:
             row = await session.get(StoredData, (kind, str(owner)))
             if not data:
@@ -88,6 +104,7 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
     async def _drop(self, kind: str, owners: Iterable[int]) -> None:
         async with self._sessions() as session:
             for owner in owners:
+                self._written[("data", kind, str(owner))] = None
                 await session.exec(
                     delete(StoredData).where(
                         StoredData.kind == kind, StoredData.owner == str(owner)

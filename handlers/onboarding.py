@@ -40,6 +40,7 @@ from models.members import (
     ConsentPurpose,
     Gender,
     Identity,
+    Invite,
     Member,
     MemberStatus,
     Position,
@@ -267,7 +268,8 @@ async def _show_summary(
 # --- the flow ------------------------------------------------------------------------------------
 
 
-async def _pending_invite(session: AsyncSession, context: UnionContext):  # type: ignore[no-untyped-def]
+async def _pending_invite(session: AsyncSession, context: UnionContext) -> Invite | None:
+    """The invite the person came with (`/start <code>` before consenting), used once."""
     code = context.user_data.pop("invite_code", None) if context.user_data is not None else None
     if not code:
         return None
@@ -284,6 +286,8 @@ async def resume(update: Update, context: UnionContext) -> State:
         draft = await flow.get_draft(session, identity)
         if draft is None and identity.member_id is not None:
             await session.commit()
+            if context.user_data is not None:
+                context.user_data.pop("invite_code", None)
             await _reply(update, context.t("onboarding.already_member"))
             return END
         has_invite = bool((context.user_data or {}).get("invite_code"))

@@ -480,15 +480,13 @@ async def shared_contact(update: Update, context: UnionContext) -> State:
     """Stores the phone from a shared contact, only the sender's own; shows the summary."""
     message = update.effective_message
     assert message is not None and message.contact is not None and update.effective_user
-    if message.contact.user_id != update.effective_user.id:
-        await _refuse(update, context, InvalidInput("contact_not_yours"))
-        return SHARING_PHONE
     phone = message.contact.phone_number
+    own = message.contact.user_id == update.effective_user.id
     return await _answer(
         update,
         context,
         lambda s, d, i: flow.answer_phone(
-            s, d, phone, identity=i, locale=context.locale, from_contact=True
+            s, d, phone, identity=i, locale=context.locale, from_contact=True, contact_is_own=own
         ),
     )
 

@@ -199,8 +199,13 @@ async def answer_phone(
     identity: Identity,
     locale: str,
     from_contact: bool = False,
+    contact_is_own: bool = True,
 ) -> Step:
-    """A phone number (typed or shared), or None to skip; sharing it is consent to its use."""
+    """A phone number (typed or shared), or None to skip; sharing it is consent to its use.
+
+    A shared contact must be the sender's own: someone else's number is refused."""
+    if from_contact and not contact_is_own:
+        raise InvalidInput("contact_not_yours")
     phone = None if text is None else normalize_phone(text, from_contact=from_contact)
     draft.phone = phone
     draft.phone_answered = True

@@ -175,6 +175,17 @@ async def test_questions_come_in_order_and_each_answer_is_saved(session: AsyncSe
     assert await flow.get_draft(session, identity) is None
 
 
+async def test_someone_elses_shared_contact_is_refused(session: AsyncSession) -> None:
+    identity = await _consenting_identity(session)
+    draft = await flow.start_onboarding(session, identity=identity)
+    with pytest.raises(InvalidInput) as refused:
+        await flow.answer_phone(
+            session, draft, "0912345678", identity=identity, locale="vi",
+            from_contact=True, contact_is_own=False,
+        )
+    assert refused.value.code == "contact_not_yours" and not draft.phone_answered
+
+
 async def test_gender_and_phone_can_be_declined(session: AsyncSession) -> None:
     units = await make_tree(session)
     identity = await _consenting_identity(session)

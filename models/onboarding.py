@@ -78,8 +78,11 @@ class Joined:
 
 
 def next_step(draft: OnboardingDraft) -> Step:
-    if draft.editing:
-        return Step.SUMMARY
+    """The question to ask now: after an edit, straight back to the summary."""
+    return Step.SUMMARY if draft.editing else _first_unanswered(draft)
+
+
+def _first_unanswered(draft: OnboardingDraft) -> Step:
     if draft.full_name is None:
         return Step.NAME
     if draft.unit_id is None:
@@ -240,7 +243,7 @@ async def confirm(
 ) -> Joined:
     """Turn a complete draft into a member (new: pending, or active through an auto-approving
     invite for the same unit) or into the edited profile of the existing member."""
-    if next_step(OnboardingDraft(**{**draft.model_dump(), "editing": False})) != Step.SUMMARY:
+    if _first_unanswered(draft) is not Step.SUMMARY:
         raise InvalidInput("draft_incomplete")
     assert draft.full_name and draft.unit_id and draft.position  # guaranteed by next_step
     unit = await get_unit(session, draft.unit_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from telegram import BotCommand, Update
@@ -21,6 +21,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ConversationHandler,
     Defaults,
     MessageHandler,
     TypeHandler,
@@ -31,10 +32,12 @@ from bot import database
 from bot.context import Services, UnionApplication, UnionContext
 from bot.i18n import load_translator
 from bot.persistence import SQLModelPersistence
-from bot.settings import SUPPORTED_LOCALES, ConfigError, Settings
+from bot.settings import SUPPORTED_LOCALES, ConfigError, Settings, require_a_channel
 from bot.updates import PerChatUpdateProcessor
-from bot.web import TelegramWebhook, create_web_app
-from handlers import common, help, language, onboarding
+from bot.web import TelegramWebhook, ZaloWebhook, create_web_app
+from bot.zalo_api import ZaloClient
+from bot.zalo_bridge import ZaloBridge, ZaloRequest
+from handlers import common, help, language, linking, onboarding
 from models.members import Channel
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,11 @@ def register_handlers(application: UnionApplication) -> None:
     # Features. Conversations first: while one is active it sees the update before anyone.
     application.add_handler(onboarding.conversation(), group=GROUP_FEATURES)
     application.add_handler(CommandHandler("profile", onboarding.show_profile), GROUP_FEATURES)
-    for handler in [*language.handlers(), *help.handlers()]:
+    application.add_handler(
+        CallbackQueryHandler(onboarding.chose_channel, pattern=onboarding.PREFER_PATTERN),
+        GROUP_FEATURES,
+    )
+    for handler in [*linking.handlers(), *language.handlers(), *help.handlers()]:
         application.add_handler(handler, group=GROUP_FEATURES)
 
     # Catch-alls: whatever no feature took.
@@ -68,26 +75,64 @@ def register_handlers(application: UnionApplication) -> None:
     application.add_error_handler(common.on_error)
 
 
+def _builder(services: Services, token: str, namespace: str) -> ApplicationBuilder:  # type: ignore[type-arg]
+    return (
+        ApplicationBuilder()
+        .application_class(UnionApplication, kwargs={"services": services})
+        .token(token)
+        .context_types(ContextTypes(context=UnionContext))
+        .persistence(SQLModelPersistence(services.sessions, namespace=namespace))
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .concurrent_updates(PerChatUpdateProcessor())
+    )
+
+
 def build_application(services: Services) -> UnionApplication:
+    """The Telegram Application."""
     settings = services.settings
     assert settings.telegram_bot_token is not None
     base = settings.telegram_base
     builder = (
-        ApplicationBuilder()
-        .application_class(UnionApplication, kwargs={"services": services})
-        .token(settings.telegram_bot_token.get_secret_value())
+        _builder(services, settings.telegram_bot_token.get_secret_value(), "")
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
-        .context_types(ContextTypes(context=UnionContext))
-        .persistence(SQLModelPersistence(services.sessions))
-        .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .concurrent_updates(PerChatUpdateProcessor())
     )
     if settings.webhook_mode:
         builder = builder.updater(None)
     application: UnionApplication = builder.build()  # type: ignore[assignment]
     register_handlers(application)
     return application
+
+
+def build_zalo_application(services: Services, bridge: ZaloBridge) -> UnionApplication:
+    """The Zalo Application: the same handlers, its bot talking to Zalo through the bridge."""
+    settings = services.settings
+    assert settings.zalo_bot_token is not None
+    builder = (
+        _builder(services, settings.zalo_bot_token.get_secret_value(), "zalo:")
+        .request(ZaloRequest(bridge))
+        .get_updates_request(ZaloRequest(bridge))
+    )
+    if settings.webhook_mode:
+        builder = builder.updater(None)
+    application: UnionApplication = builder.build()  # type: ignore[assignment]
+    register_handlers(application)
+    bridge.bot = application.bot
+    bridge.accepts_text = lambda update: takes_typed_text(application, update)
+    return application
+
+
+def takes_typed_text(application: UnionApplication, update: Update) -> bool:
+    """Whether a feature would take this text message as an answer (a name, a search), rather
+    than only the catch-alls that say "that is not what I asked" (marked `refuses_text`)."""
+    for handler in application.handlers.get(GROUP_FEATURES, []):
+        check = handler.check_update(update)
+        if check is None or check is False:
+            continue
+        if isinstance(handler, ConversationHandler):
+            handler = check[2]  # (state, key, the state's handler, its check)
+        return not getattr(handler.callback, "refuses_text", False)
+    return False
 
 
 async def set_command_menus(application: UnionApplication) -> None:
@@ -103,9 +148,14 @@ async def set_command_menus(application: UnionApplication) -> None:
 @dataclass
 class Runtime:
     services: Services
-    application: UnionApplication
+    applications: dict[str, UnionApplication]
     runner: web.AppRunner
     site: web.TCPSite
+
+    @property
+    def application(self) -> UnionApplication:
+        """The first channel's Application (Telegram when it is configured)."""
+        return next(iter(self.applications.values()))
 
     @property
     def http_port(self) -> int:
@@ -114,59 +164,100 @@ class Runtime:
         return int(server.sockets[0].getsockname()[1])
 
 
+TOKEN_VARIABLE = {Channel.TELEGRAM: "TELEGRAM_BOT_TOKEN", Channel.ZALO: "ZALO_BOT_TOKEN"}
+WEBHOOK_PATH = {Channel.TELEGRAM: "/telegram", Channel.ZALO: "/zalo"}
+
+
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Runtime]:
-    """Starts everything (migrations first) and stops it in reverse order on exit."""
-    if settings.telegram_bot_token is None:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
+    """Starts everything (migrations first) and stops it in reverse order on exit: one web
+    server, and one Application per configured channel."""
+    require_a_channel(settings)
     async with AsyncExitStack() as stack:
         engine = database.create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         await database.upgrade(engine)
-        services = Services(
+        shared = Services(
             settings=settings,
             engine=engine,
             sessions=database.create_session_factory(engine),
             translator=load_translator(settings.default_locale),
             channel=Channel.TELEGRAM,
         )
-        application = build_application(services)
-        webhook = None
-        if settings.webhook_mode:
-            assert settings.webhook_secret is not None
-            webhook = TelegramWebhook(application, settings.webhook_secret.get_secret_value())
+        applications: dict[str, UnionApplication] = {}
+        webhooks: dict[str, TelegramWebhook | ZaloWebhook] = {}
+        secrets: dict[str, str] = {}
+        if settings.telegram_bot_token is not None:
+            application = build_application(replace(shared, channel=Channel.TELEGRAM))
+            applications[Channel.TELEGRAM] = application
+            if settings.webhook_mode:
+                assert settings.webhook_secret is not None
+                secrets[Channel.TELEGRAM] = settings.webhook_secret.get_secret_value()
+                webhooks[Channel.TELEGRAM] = TelegramWebhook(
+                    application, secrets[Channel.TELEGRAM]
+                )
+        if settings.zalo_bot_token is not None:
+            client = ZaloClient(settings.zalo_bot_token.get_secret_value(), settings.zalo_base)
+            await client.start()
+            stack.push_async_callback(client.close)
+            services = replace(shared, channel=Channel.ZALO)
+            bridge = ZaloBridge(client, services.sessions, services.translator)
+            application = build_zalo_application(services, bridge)
+            applications[Channel.ZALO] = application
+            if settings.webhook_mode:
+                assert settings.zalo_webhook_secret is not None
+                secrets[Channel.ZALO] = settings.zalo_webhook_secret.get_secret_value()
+                webhooks[Channel.ZALO] = ZaloWebhook(application, bridge, secrets[Channel.ZALO])
+        # Every channel can reach a person on any channel (an official on Telegram hears of a
+        # member who joined on Zalo).
+        for application in applications.values():
+            shared.bots[application.services.channel] = application.bot
 
-        runner = web.AppRunner(create_web_app(engine=engine, telegram=webhook))
+        runner = web.AppRunner(
+            create_web_app(
+                engine=engine,
+                telegram=webhooks.get(Channel.TELEGRAM),  # type: ignore[arg-type]
+                zalo=webhooks.get(Channel.ZALO),  # type: ignore[arg-type]
+            )
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
 
-        try:
-            await application.initialize()
-        except InvalidToken as error:
-            raise ConfigError("TELEGRAM_BOT_TOKEN was refused by Telegram") from error
-        stack.push_async_callback(application.shutdown)
-        await set_command_menus(application)
-        await application.start()
-        stack.push_async_callback(application.stop)
-        if webhook is not None:
-            await application.bot.set_webhook(
-                url=f"{str(settings.webhook_url).rstrip('/')}/telegram",
-                secret_token=webhook.secret.decode(),
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            assert application.updater is not None
-            # Starting to poll removes any webhook first (Telegram allows only one of the two).
-            await application.updater.start_polling(
-                allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=10
-            )
-            stack.push_async_callback(application.updater.stop)
+        for channel, application in applications.items():
+            try:
+                await application.initialize()
+            except InvalidToken as error:
+                raise ConfigError(
+                    f"{TOKEN_VARIABLE[channel]} was refused by {channel.capitalize()}"
+                ) from error
+            stack.push_async_callback(application.shutdown)
+            await set_command_menus(application)
+            await application.start()
+            stack.push_async_callback(application.stop)
+            if channel in webhooks:
+                await application.bot.set_webhook(
+                    url=f"{str(settings.webhook_url).rstrip('/')}{WEBHOOK_PATH[channel]}",
+                    secret_token=secrets[channel],
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            else:
+                assert application.updater is not None
+                # Starting to poll removes any webhook first (both platforms allow only one).
+                await application.updater.start_polling(
+                    allowed_updates=Update.ALL_TYPES,
+                    poll_interval=0.0,
+                    timeout=10 if channel == Channel.TELEGRAM else 30,
+                )
+                stack.push_async_callback(application.updater.stop)
         log.info(
-            "UnionBot is running on Telegram (%s); HTTP on %s:%s",
-            "webhook" if webhook else "polling",
+            "UnionBot is running on %s; HTTP on %s:%s",
+            ", ".join(
+                f"{channel.capitalize()} ({'webhook' if channel in webhooks else 'polling'})"
+                for channel in applications
+            ),
             settings.http_host,
             settings.http_port,
         )
-        yield Runtime(services, application, runner, site)
+        yield Runtime(shared, applications, runner, site)

@@ -2,12 +2,16 @@
 
 Handlers receive a `UnionContext`; `context.t("key")` is the localized text for the person this
 update came from, `context.session()` opens a database session, `context.channel` names the
-chat platform ("telegram", later "zalo"), so handlers never branch on Telegram specifics.
+chat platform ("telegram" or "zalo"), so handlers never branch on a platform's specifics.
+
+Each channel has its own Application and its own `Services` (they differ only in `channel`);
+`services.bots` is shared, so a handler can reach a person on any channel:
+`services.bots[identity.channel].send_message(int(identity.external_id), …)`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +33,8 @@ class Services:
     sessions: SessionFactory
     translator: Translator
     channel: str
+    # channel → that channel's Bot, filled in at start (bot.app.running).
+    bots: dict[str, Any] = field(default_factory=dict)
 
 
 class UnionApplication(Application):  # type: ignore[type-arg]

@@ -3,6 +3,10 @@
 Conversation states survive a restart, so a member resumes at the step they were on. The
 library batches writes every `update_interval` seconds; `bot.app` also flushes after each
 update (see `flush_after_update`), so a killed process loses at most the update in flight.
+
+Each channel's Application has its own persistence, told apart by a `namespace` prefixed to
+conversation names and data owners ("" for Telegram, "zalo:" for Zalo): chat and user ids of
+two platforms may coincide.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 from copy import deepcopy
 from typing import Any
 
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 from telegram.ext import BasePersistence, PersistenceInput
 from telegram.ext._utils.types import ConversationDict, ConversationKey
 
@@ -28,12 +32,19 @@ def _key_text(key: ConversationKey) -> str:
 
 
 class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str, Any]]):
-    def __init__(self, session_factory: SessionFactory, *, update_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        namespace: str = "",
+        update_interval: float = 1.0,
+    ) -> None:
         super().__init__(
             store_data=PersistenceInput(bot_data=False, callback_data=False),
             update_interval=update_interval,
         )
         self._sessions = session_factory
+        self._namespace = namespace
         # What each row last held, as written by this process: most updates change nothing
         # (the same state, empty user data), and a skipped write is a skipped commit.
         self._written: dict[tuple[str, str, str], str | None] = {}
@@ -48,6 +59,7 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
     # --- conversations --------------------------------------------------------------------------
 
     async def get_conversations(self, name: str) -> ConversationDict:
+        name = self._namespace + name
         async with self._sessions() as session:
             rows = await session.exec(
                 select(ConversationState).where(ConversationState.name == name)
@@ -59,6 +71,7 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
+        name = self._namespace + name
         text = None if new_state is None else json.dumps(new_state)
         if self._unchanged("conversation", name, _key_text(key), text):
             return
@@ -81,20 +94,35 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
 
     async def _load(self, kind: str) -> dict[int, dict[str, Any]]:
         async with self._sessions() as session:
-            rows = await session.exec(select(StoredData).where(StoredData.kind == kind))
-            return {int(row.owner): json.loads(row.data) for row in rows.all()}
+            rows = await session.exec(
+                select(StoredData).where(
+                    StoredData.kind == kind,
+                    col(StoredData.owner).startswith(self._namespace, autoescape=True),
+                )
+            )
+            data = {}
+            for row in rows.all():
+                owner = row.owner.removeprefix(self._namespace)
+                if owner.lstrip("-").isdigit():  # not another channel's row
+                    data[int(owner)] = json.loads(row.data)
+            return data
+
+    def _owner(self, owner: int) -> str:
+        return f"{self._namespace}{owner}"
 
     async def _store(self, kind: str, owner: int, data: dict[str, Any]) -> None:
         text = json.dumps(data, sort_keys=True) if data else None
-        if self._unchanged("data", kind, str(owner), text):
+        if self._unchanged("data", kind, self._owner(owner), text):
             return
         async with self._sessions() as session:
-            row = await session.get(StoredData, (kind, str(owner)))
+            row = await session.get(StoredData, (kind, self._owner(owner)))
             if not data:
                 if row is not None:
                     await session.delete(row)
             elif row is None:
-                session.add(StoredData(kind=kind, owner=str(owner), data=json.dumps(data)))
+                session.add(
+                    StoredData(kind=kind, owner=self._owner(owner), data=json.dumps(data))
+                )
             else:
                 row.data = json.dumps(data)
                 row.updated_at = utcnow()
@@ -104,10 +132,10 @@ class SQLModelPersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[s
     async def _drop(self, kind: str, owners: Iterable[int]) -> None:
         async with self._sessions() as session:
             for owner in owners:
-                self._written[("data", kind, str(owner))] = None
+                self._written[("data", kind, self._owner(owner))] = None
                 await session.exec(
                     delete(StoredData).where(
-                        StoredData.kind == kind, StoredData.owner == str(owner)
+                        StoredData.kind == kind, StoredData.owner == self._owner(owner)
                     )
                 )
             await session.commit()

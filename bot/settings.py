@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    zalo_bot_token: SecretStr | None = None
+    zalo_api_base_url: AnyHttpUrl = AnyHttpUrl("https://bot-api.zaloplatforms.com")
+    zalo_webhook_secret: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///./unionbot.db"
     default_locale: Literal["vi", "en"] = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -79,7 +82,17 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone such as Asia/Ho_Chi_Minh") from exc
         return value
 
-    @field_validator("webhook_secret")
+    @field_validator("zalo_bot_token")
+    @classmethod
+    def _zalo_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not re.fullmatch(r"[A-Za-z0-9:_.-]{8,512}", token):
+            raise ValueError("must be the token Zalo Bot Manager gave you (no spaces or URL)")
+        return SecretStr(token)
+
+    @field_validator("webhook_secret", "zalo_webhook_secret")
     @classmethod
     def _secret_chars(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _SECRET_RE.fullmatch(value.get_secret_value()):
@@ -106,6 +119,20 @@ class Settings(BaseSettings):
     def telegram_base(self) -> str:
         return str(self.telegram_api_base_url).rstrip("/")
 
+    @property
+    def zalo_base(self) -> str:
+        return str(self.zalo_api_base_url).rstrip("/")
+
+    @property
+    def channels(self) -> list[str]:
+        """The chat channels configured (by their token), Telegram first."""
+        configured = []
+        if self.telegram_bot_token is not None:
+            configured.append("telegram")
+        if self.zalo_bot_token is not None:
+            configured.append("zalo")
+        return configured
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; raise ConfigError with one readable line per bad variable."""
@@ -122,6 +149,23 @@ def load_settings(**overrides: object) -> Settings:
                 lines.append(f"{name} {message}" if error["type"] == "value_error"
                              else f"{name}: {message}")
         raise ConfigError("; ".join(lines)) from None
-    if settings.webhook_mode and settings.webhook_secret is None:
-        raise ConfigError("WEBHOOK_SECRET is not set (it is required when WEBHOOK_URL is set)")
+    if settings.webhook_mode:
+        # Telegram's secret, unless only Zalo is configured; Zalo's, when Zalo is.
+        zalo_only = settings.zalo_bot_token is not None and settings.telegram_bot_token is None
+        if settings.webhook_secret is None and not zalo_only:
+            raise ConfigError(
+                "WEBHOOK_SECRET is not set (it is required when WEBHOOK_URL is set)"
+            )
+        if settings.zalo_bot_token is not None and settings.zalo_webhook_secret is None:
+            raise ConfigError(
+                "ZALO_WEBHOOK_SECRET is not set (it is required when WEBHOOK_URL is set)"
+            )
     return settings
+
+
+def require_a_channel(settings: Settings) -> None:
+    """`unionbot run` needs at least one chat channel; the other commands need none."""
+    if not settings.channels:
+        raise ConfigError(
+            "neither TELEGRAM_BOT_TOKEN nor ZALO_BOT_TOKEN is set (set one or both)"
+        )

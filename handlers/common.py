@@ -4,6 +4,8 @@ unknown commands, the persistence flush and the one error handler."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -14,6 +16,15 @@ from bot.context import UnionContext
 from models.members import get_identity
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def refuses_text(callback: F) -> F:
+    """Marks a handler that answers typed text with "that is not what I asked": the Zalo
+    bridge then knows a list's words were not an answer and asks for a number instead."""
+    callback.refuses_text = True  # type: ignore[attr-defined]
+    return callback
 
 
 async def prepare_update(update: Update, context: UnionContext) -> None:
@@ -57,6 +68,7 @@ async def nothing_to_cancel(update: Update, context: UnionContext) -> None:
     await update.effective_message.reply_text(context.t("common.nothing_to_cancel"))
 
 
+@refuses_text
 async def not_understood(update: Update, context: UnionContext) -> None:
     """Free text or media outside any flow: point to /help."""
     assert update.effective_message is not None

@@ -11,6 +11,7 @@ from bot.context import UnionContext
 COMMANDS = [
     ("start", "command.start"),
     ("profile", "command.profile"),
+    ("link", "command.link"),
     ("language", "command.language"),
     ("cancel", "command.cancel"),
     ("help", "command.help"),

@@ -32,10 +32,11 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
-from handlers import language
+from handlers import common, language, linking
 from models import onboarding as flow
 from models.base import fold
 from models.errors import DomainError, InvalidInput, NotFound
+from models.linking import identities_of, reachable_identity, set_preferred_channel
 from models.members import (
     ConsentPurpose,
     Gender,
@@ -69,6 +70,7 @@ END = ConversationHandler.END
 CONVERSATION = "onboarding"
 UNITS_PER_PAGE = 8
 SEARCH_MAX_CHARS = 100
+PREFER_PATTERN = r"^prof:prefer:(telegram|zalo)$"
 
 State = str
 
@@ -592,6 +594,7 @@ async def _notify_officials(
     context: UnionContext, officials: list[Identity], member: Member, unit: OrgUnit | None
 ) -> None:
     # A direct message for now; the delivery outbox (announcements issue) will carry these.
+    # Each official is reached on their own channel, whichever channel the member used.
     translator = context.services.translator
     for official in officials:
         text = translator.t(
@@ -603,7 +606,10 @@ async def _notify_officials(
             status=translator.t(official.locale, f"status.{member.status}"),
         )
         try:
-            await context.bot.send_message(int(official.external_id), text)
+            bot = context.services.bots.get(official.channel)
+            if bot is None:
+                continue  # that channel is not configured in this deployment
+            await bot.send_message(int(official.external_id), text)
         except TelegramError as error:
             log.warning("could not notify official identity %s: %s", official.id, error)
 
@@ -624,6 +630,7 @@ async def cancel(update: Update, context: UnionContext) -> State:
     return END
 
 
+@common.refuses_text
 async def unexpected_input(update: Update, context: UnionContext) -> State:
     """Something other than what the current question wants (a photo for a name, text for a
     button): says so and asks the question again."""
@@ -636,6 +643,11 @@ async def stale_flow_button(update: Update, context: UnionContext) -> State | No
     assert update.callback_query is not None
     await update.callback_query.answer(context.t("common.stale_button"), show_alert=True)
     return None
+
+
+async def linked_instead(update: Update, context: UnionContext) -> State | None:
+    """/link while joining: an account linked to an existing profile has nothing to join."""
+    return END if await linking.link(update, context) else None
 
 
 async def changed_language(update: Update, context: UnionContext) -> State:
@@ -667,6 +679,7 @@ async def show_profile(update: Update, context: UnionContext) -> None:
             status=context.t(f"status.{member.status}"),
         )
         consents = await latest_consents(session, identity=identity)
+        accounts = await identities_of(session, member.id)  # type: ignore[arg-type]
     lines = [
         context.t(
             "profile.consent_line",
@@ -678,11 +691,41 @@ async def show_profile(update: Update, context: UnionContext) -> None:
     ]
     if lines:
         text = "\n".join([text, "", context.t("profile.consents"), *lines])
-    await _reply(
-        update,
-        text,
-        reply_markup=_keyboard([[(context.t("profile.edit"), "onb:profile")]]),
-    )
+    buttons = [[(context.t("profile.edit"), "onb:profile")]]
+    if len(accounts) > 1:  # linked Telegram and Zalo: where announcements go is their choice
+        reached = reachable_identity(member, accounts)
+        current = reached.channel if reached is not None else context.channel
+        text += "\n\n" + context.t("profile.channel", channel=context.t(f"channel.{current}"))
+        buttons += [
+            [(context.t("profile.prefer", channel=context.t(f"channel.{a.channel}")),
+              f"prof:prefer:{a.channel}")]
+            for a in accounts
+            if a.channel != current
+        ]
+    await _reply(update, text, reply_markup=_keyboard(buttons))
+
+
+async def chose_channel(update: Update, context: UnionContext) -> None:
+    """Announcements now reach the member on the channel they chose."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    channel = query.data.rsplit(":", 1)[1]
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        member = await member_of(session, identity)
+        if member is None:
+            await session.rollback()
+            await query.answer(context.t("profile.not_member"), show_alert=True)
+            return
+        try:
+            await set_preferred_channel(session, member=member, channel=channel)
+        except DomainError as error:
+            await session.rollback()
+            await _refuse(update, context, error)
+            return
+        await session.commit()
+    await _close_question(update, context, None)
+    await _reply(update, context.t("profile.channel_set", channel=context.t(f"channel.{channel}")))
 
 
 async def edit_profile(update: Update, context: UnionContext) -> State:
@@ -754,6 +797,7 @@ def _conversation(text: filters.BaseFilter) -> ConversationHandler:  # type: ign
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(cancel, pattern=r"^onb:cancel$"),
             CommandHandler("start", start),
+            CommandHandler("link", linked_instead),
             CallbackQueryHandler(edit_profile, pattern=r"^onb:profile$"),
             CallbackQueryHandler(changed_language, pattern=language.CALLBACK_PATTERN),
             CallbackQueryHandler(stale_flow_button, pattern=r"^onb:"),

@@ -3,4 +3,4 @@
 Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
 """
 
-from models import members, onboarding, org, persistence  # noqa: F401
+from models import channels, linking, members, onboarding, org, persistence  # noqa: F401

@@ -77,6 +77,11 @@ class Member(SQLModel, table=True):
     )
     locale: str | None = Field(default=None, sa_column=Column(String(5), nullable=True))
     invite_id: int | None = Field(default=None, foreign_key="invite.id")
+    # Where announcements reach a member with both a Telegram and a Zalo account (/profile);
+    # None: the channel they joined on.
+    preferred_channel: str | None = Field(
+        default=None, sa_column=Column(String(16), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -89,7 +94,12 @@ class Identity(SQLModel, table=True):
     """One chat account: the channel and the platform's id for the person, as an opaque string."""
 
     __tablename__ = "identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    # One account per platform; and a member links at most one account per platform (NULLs,
+    # people who are not members yet, do not collide).
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        UniqueConstraint("member_id", "channel", name="uq_identity_member_channel"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(sa_column=Column(String(16), nullable=False))
@@ -259,11 +269,15 @@ async def latest_consents(
 
 
 async def consents_of(session: AsyncSession, *, identity: Identity) -> list[ConsentRecord]:
-    rows = await session.exec(
-        select(ConsentRecord)
-        .where(ConsentRecord.identity_id == identity.id)
-        .order_by(col(ConsentRecord.id))
-    )
+    """Every consent record of the person, oldest first: for a member, those given from each of
+    their linked chat accounts (a consent given on Telegram shows on Zalo too)."""
+    if identity.member_id is None:
+        whose = col(ConsentRecord.identity_id) == identity.id
+    else:
+        whose = col(ConsentRecord.identity_id).in_(
+            select(Identity.id).where(Identity.member_id == identity.member_id)
+        )
+    rows = await session.exec(select(ConsentRecord).where(whose).order_by(col(ConsentRecord.id)))
     return list(rows.all())
 
 
@@ -327,10 +341,21 @@ async def create_invite(
 async def officials_to_notify(
     session: AsyncSession, *, unit_id: int, admin_telegram_ids: list[int]
 ) -> list[Identity]:
-    """Who hears that someone joined `unit_id`. Until roles exist: the administrators."""
+    """Who hears that someone joined `unit_id`. Until roles exist: the administrators, each on
+    the channel they prefer when they have linked a Zalo account to their profile."""
     identities = []
     for admin_id in admin_telegram_ids:
-        identities.append(
-            await ensure_identity(session, channel=Channel.TELEGRAM, external_id=str(admin_id))
+        identity = await ensure_identity(
+            session, channel=Channel.TELEGRAM, external_id=str(admin_id)
         )
+        member = await member_of(session, identity)
+        if member is not None and member.preferred_channel not in (None, identity.channel):
+            rows = await session.exec(
+                select(Identity).where(
+                    Identity.member_id == member.id,
+                    Identity.channel == member.preferred_channel,
+                )
+            )
+            identity = rows.first() or identity
+        identities.append(identity)
     return identities

@@ -14,7 +14,8 @@ from bot.settings import ConfigError, load_settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in list(os.environ):
-        if name.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_", "LOG_")):
+        prefixes = ("TELEGRAM_", "ZALO_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_", "LOG_")
+        if name.startswith(prefixes):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -46,6 +47,8 @@ def test_admin_ids_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -
     ("name", "value", "said"),
     [
         ("TELEGRAM_BOT_TOKEN", "not a token", "TELEGRAM_BOT_TOKEN must look like"),
+        ("ZALO_BOT_TOKEN", "https://x/y z", "ZALO_BOT_TOKEN must be the token"),
+        ("ZALO_API_BASE_URL", "nowhere", "ZALO_API_BASE_URL"),
         ("DATABASE_URL", "mysql://x", "DATABASE_URL must start with"),
         ("HTTP_PORT", "eighty", "HTTP_PORT"),
         ("ADMIN_TELEGRAM_IDS", "12,abc", "ADMIN_TELEGRAM_IDS"),
@@ -73,10 +76,30 @@ def test_a_webhook_needs_its_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_zalo_alone_is_enough_and_its_webhook_needs_its_own_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZALO_BOT_TOKEN", "1234567890:zalo-Token_x")
+    settings = load_settings()
+    assert settings.channels == ["zalo"]
+    assert settings.zalo_base == "https://bot-api.zaloplatforms.com"
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org")
+    with pytest.raises(ConfigError, match=r"^ZALO_WEBHOOK_SECRET is not set"):
+        load_settings()
+    monkeypatch.setenv("ZALO_WEBHOOK_SECRET", "zalo-secret_1")
+    assert load_settings().webhook_mode  # Telegram's WEBHOOK_SECRET is not needed without it
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABC-def_1")
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_SECRET is not set"):
+        load_settings()
+
+
 def _unionbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}, **env},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
+            **env,
+        },
         capture_output=True, text=True, timeout=60,
     )
 
@@ -84,7 +107,10 @@ def _unionbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_run_without_a_token_says_so_in_one_line_without_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result = _unionbot("run", env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"})
     assert result.returncode == 2
-    assert result.stderr.strip() == "unionbot: configuration error: TELEGRAM_BOT_TOKEN is not set"
+    assert result.stderr.strip() == (
+        "unionbot: configuration error: "
+        "neither TELEGRAM_BOT_TOKEN nor ZALO_BOT_TOKEN is set (set one or both)"
+    )
 
 
 def test_run_with_a_malformed_port_names_it() -> None:

@@ -13,6 +13,7 @@ from bot import database
 from bot.app import Runtime, running
 from bot.settings import Settings
 from tests.botapi.telegram import FakeTelegram
+from tests.botapi.zalo import FakeZalo
 from tests.factories import make_tree
 
 ADMIN_ID = 555001
@@ -25,11 +26,24 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-def make_settings(tg: FakeTelegram, database_url: str) -> Callable[..., Settings]:
-    def make(**overrides: Any) -> Settings:
+async def zalo() -> AsyncIterator[FakeZalo]:
+    async with FakeZalo(token="zalo-test-token-1234") as server:
+        yield server
+
+
+@pytest.fixture
+def make_settings(
+    tg: FakeTelegram, zalo: FakeZalo, database_url: str
+) -> Callable[..., Settings]:
+    """Settings for the bot under test: Telegram by default; `channels=("zalo",)` or
+    `("telegram", "zalo")` for the others."""
+
+    def make(channels: tuple[str, ...] = ("telegram",), **overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "telegram_bot_token": tg.token,
+            "telegram_bot_token": tg.token if "telegram" in channels else None,
             "telegram_api_base_url": tg.base_url,
+            "zalo_bot_token": zalo.token if "zalo" in channels else None,
+            "zalo_api_base_url": zalo.base_url,
             "database_url": database_url,
             "http_host": "127.0.0.1",
             "http_port": 0,

@@ -15,7 +15,7 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     vi = {c["command"]: c["description"] for c in tg.commands(language_code="vi")}
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
-    assert set(vi) == set(en) == {"start", "profile", "language", "cancel", "help"}
+    assert set(vi) == set(en) == {"start", "profile", "link", "language", "cancel", "help"}
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"
     assert default == vi  # Vietnamese is the default

@@ -134,3 +134,67 @@ async def test_an_expired_code_is_refused_and_a_new_one_works(  # type: ignore[n
     assert "Nguyễn Thị Lan" in await said(lan_zalo)
     await lan_zalo.send("xin chào")  # the welcome's list no longer claims what is typed
     assert "/help" in (await said_until(lan_zalo, "/help"))[-1]
+
+
+async def test_a_linked_member_chooses_where_announcements_reach_them(  # type: ignore[no-untyped-def]
+    both, tg: FakeTelegram, zalo: FakeZalo, db
+) -> None:
+    lan_tg = tg.user(first_name="Lan")
+    await join_on_telegram(lan_tg)
+    await lan_tg.send("/profile")
+    assert not any("Zalo" in b for row in (await next_sent(lan_tg)).buttons for b in row)
+
+    code = await _code_from(lan_tg)
+    lan_zalo = zalo.user(display_name="Lan")
+    await lan_zalo.send("Xin chào")
+    await said(lan_zalo)  # the welcome: she is new on Zalo
+    await lan_zalo.send(f"/link {code}")  # linking instead of joining again
+    assert "Đã liên kết" in await said(lan_zalo)
+
+    await lan_zalo.send("/profile")
+    card = await said(lan_zalo)
+    assert "gửi tới bạn trên: Telegram" in card  # where she joined, until she chooses
+    assert "2. 🔔 Nhận thông báo qua Zalo" in card
+    await lan_zalo.send("2")
+    assert "trên Zalo" in (await said_until(lan_zalo, "trên Zalo"))[-1]
+    [member] = (await db.exec(select(Member))).all()
+    await db.refresh(member)
+    assert member.preferred_channel == "zalo"
+
+    await lan_tg.send("/profile")
+    card = await next_sent(lan_tg)
+    assert "gửi tới bạn trên: <b>Zalo</b>" in card.text
+    assert card.buttons[-1] == ["🔔 Nhận thông báo qua Telegram"]
+    await lan_tg.tap("🔔 Nhận thông báo qua Telegram")
+    assert "trên Telegram" in (await next_sent(lan_tg)).text
+    await db.refresh(member)
+    assert member.preferred_channel == "telegram"
+
+    stranger = tg.user(first_name="Other")
+    await stranger.send("/start")
+    welcome = await next_sent(stranger)
+    update = await stranger.tap_data("prof:prefer:zalo", message=welcome)
+    answer = await stranger.next_answer()
+    assert answer["callback_query_id"] == update["callback_query"]["id"]
+    assert answer["show_alert"] and "/start" in answer["text"]  # not a member: refused
+
+
+async def test_official_hears_on_the_channel_they_prefer(  # type: ignore[no-untyped-def]
+    both, tg: FakeTelegram, zalo: FakeZalo, db
+) -> None:
+    admin_tg = tg.user(first_name="Admin", user_id=ADMIN_ID)
+    await join_on_telegram(admin_tg)
+    await next_sent(admin_tg)  # the notice of her own joining
+    code = await _code_from(admin_tg)
+    admin_zalo = zalo.user(display_name="Admin")
+    await admin_zalo.send(f"/link {code}")
+    await said(admin_zalo)
+    member = (await db.exec(select(Member))).one()
+    member.preferred_channel = "zalo"
+    db.add(member)
+    await db.commit()
+
+    await join_on_telegram(tg.user(first_name="Hoa"))
+    notice = await said(admin_zalo)
+    assert "Nguyễn Thị Lan" in notice and "Trường THCS Nguyễn Trãi" in notice
+    assert not admin_tg.pending()

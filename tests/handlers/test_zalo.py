@@ -68,11 +68,15 @@ async def join(
 
 
 async def test_a_teacher_joins_on_zalo_in_plain_text(  # type: ignore[no-untyped-def]
-    start_bot, units, zalo: FakeZalo, db,
+    start_bot, units, zalo: FakeZalo, db, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
     lan = zalo.user(display_name="Lan")
     async with start_bot(channels=("zalo",)):
+        assert "running on Zalo (polling)" in caplog.text
         final = await join(lan)
+    methods = [call.method for call in zalo.calls]
+    assert methods.index("deleteWebhook") < methods.index("getUpdates")  # never both at once
     assert "Trường THCS Nguyễn Trãi" in final
     assert all(len(m.text or "") <= TEXT_MAX_CHARS for m in lan.messages)
     assert not any("<b>" in (m.text or "") for m in lan.messages)  # plain text, no HTML

@@ -169,7 +169,7 @@ class ZaloClient:
         max_rate_wait: float = 5.0,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/bot{token}/"
-        self.attempts = attempts
+        self.attempts = max(1, attempts)
         self.backoff = backoff
         self.timeout = timeout
         self.max_rate_wait = max_rate_wait

@@ -119,7 +119,20 @@ def to_plain(text: str, parse_mode: object = None) -> str:
     return "".join(parser.parts)
 
 
-_BOUNDARIES = ("\n\n", "\n", ". ", "! ", "? ", "… ", "; ", ", ", " ")
+# Where a long text may be cut, best first; within a group, the latest of its marks wins.
+_BOUNDARIES = (("\n\n",), ("\n",), (". ", "! ", "? ", "… "), ("; ", ", "))
+_SPACE = re.compile(r"\s")
+
+
+def _cut_at(window: str) -> int:
+    """Where to cut `window` (its text up to the limit, plus one character): after the latest
+    paragraph, line, sentence or clause end, else at the latest space, else nowhere (0)."""
+    for marks in _BOUNDARIES:
+        cut = max(window.rfind(mark) for mark in marks)
+        if cut > 0:
+            return cut + len(marks[0].rstrip(" "))
+    spaces = [m.start() for m in _SPACE.finditer(window)]
+    return spaces[-1] if spaces and spaces[-1] > 0 else 0
 
 
 def split_text(text: str, limit: int = TEXT_MAX_CHARS) -> list[str]:
@@ -128,14 +141,7 @@ def split_text(text: str, limit: int = TEXT_MAX_CHARS) -> list[str]:
     parts: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[: limit + 1]
-        for boundary in _BOUNDARIES:
-            cut = window.rfind(boundary)
-            if cut > 0:
-                cut += len(boundary.rstrip()) if boundary.strip() else 0
-                break
-        else:
-            cut = limit
+        cut = _cut_at(rest[: limit + 1]) or limit
         parts.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:
@@ -552,6 +558,11 @@ class ZaloBridge:
     async def _answer_menu(self, menu: Menu, message: JSON, text: str) -> JSON | None:
         chat = int(message["chat"]["id"])
         count = len(menu.options)
+        as_text = self._text_update(message, text)
+        # A list followed by other messages still takes its numbers and words, but no longer
+        # claims whatever else is typed.
+        latest = self._last_sent.get(chat, menu.message_id) == menu.message_id
+        strict = menu.kind == INLINE and latest
         number = _NUMBER.match(text)
         if number is not None:
             value = int(number.group(1))
@@ -559,19 +570,13 @@ class ZaloBridge:
                 return await self._next_page(chat, menu)
             if 1 <= value <= count:
                 return self._choose(menu, message, value - 1)
-            if menu.kind == REPLY:
-                return self._text_update(message, text)  # a number the flow may want
-            return await self._hint(chat, menu)
+            return await self._hint(chat, menu) if strict else as_text
         matches = match_option(menu.options, text)
         if len(matches) == 1:
             return self._choose(menu, message, matches[0])
-        as_text = self._text_update(message, text)
-        if menu.kind == REPLY:
+        if not strict:
             return as_text
-        latest = self._last_sent.get(chat, menu.message_id) == menu.message_id
-        if not matches and (
-            not latest or self.accepts_text(Update.de_json(as_text, self.bot))
-        ):
+        if not matches and self.accepts_text(Update.de_json(as_text, self.bot)):
             return as_text
         return await self._hint(chat, menu)
 

@@ -186,15 +186,13 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         )
         applications: dict[str, UnionApplication] = {}
         webhooks: dict[str, TelegramWebhook | ZaloWebhook] = {}
-        secrets: dict[str, str] = {}
         if settings.telegram_bot_token is not None:
             application = build_application(replace(shared, channel=Channel.TELEGRAM))
             applications[Channel.TELEGRAM] = application
             if settings.webhook_mode:
                 assert settings.webhook_secret is not None
-                secrets[Channel.TELEGRAM] = settings.webhook_secret.get_secret_value()
                 webhooks[Channel.TELEGRAM] = TelegramWebhook(
-                    application, secrets[Channel.TELEGRAM]
+                    application, settings.webhook_secret.get_secret_value()
                 )
         if settings.zalo_bot_token is not None:
             client = ZaloClient(settings.zalo_bot_token.get_secret_value(), settings.zalo_base)
@@ -206,8 +204,9 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             applications[Channel.ZALO] = application
             if settings.webhook_mode:
                 assert settings.zalo_webhook_secret is not None
-                secrets[Channel.ZALO] = settings.zalo_webhook_secret.get_secret_value()
-                webhooks[Channel.ZALO] = ZaloWebhook(application, bridge, secrets[Channel.ZALO])
+                webhooks[Channel.ZALO] = ZaloWebhook(
+                    application, bridge, settings.zalo_webhook_secret.get_secret_value()
+                )
         # Every channel can reach a person on any channel (an official on Telegram hears of a
         # member who joined on Zalo).
         for application in applications.values():
@@ -239,7 +238,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             if channel in webhooks:
                 await application.bot.set_webhook(
                     url=f"{str(settings.webhook_url).rstrip('/')}{WEBHOOK_PATH[channel]}",
-                    secret_token=secrets[channel],
+                    secret_token=webhooks[channel].secret.decode(),
                     allowed_updates=Update.ALL_TYPES,
                 )
             else:

@@ -318,6 +318,8 @@ class ZaloBridge:
         return text, None, bool(markup.get("remove_keyboard"))
 
     async def _send(self, chat: int, text: str, markup: object) -> JSON:
+        if not markup:  # most messages: nothing to render or remember
+            return self._message(chat, await self._deliver(chat, text), text)
         locale = await self._locale(chat)
         text, menu, removes = self._menu_from_markup(text, markup, locale)
         body = self._render(menu, locale) if menu is not None else text

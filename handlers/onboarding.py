@@ -36,7 +36,7 @@ from handlers import common, language, linking
 from models import onboarding as flow
 from models.base import fold
 from models.errors import DomainError, InvalidInput, NotFound
-from models.linking import identities_of, reachable_identity, set_preferred_channel
+from models.linking import set_preferred_channel
 from models.members import (
     ConsentPurpose,
     Gender,
@@ -46,9 +46,11 @@ from models.members import (
     MemberStatus,
     Position,
     has_consent,
+    identities_of,
     latest_consents,
     member_of,
     officials_to_notify,
+    reachable_identity,
     record_consent,
     resolve_invite,
 )

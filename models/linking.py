@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.base import UTCDateTime, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
-from models.members import Identity, Member
+from models.members import Identity, Member, identities_of
 from models.onboarding import discard_draft
 
 LINK_CODE_TTL = timedelta(minutes=10)
@@ -194,14 +194,6 @@ async def redeem_link_code(
     return member
 
 
-async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]:
-    """The member's chat accounts, oldest first."""
-    rows = await session.exec(
-        select(Identity).where(Identity.member_id == member_id).order_by(col(Identity.id))
-    )
-    return list(rows.all())
-
-
 async def _recent_failures(
     session: AsyncSession, *, identity: Identity, now: datetime
 ) -> list[datetime]:
@@ -232,15 +224,6 @@ async def _record_attempt(
 
 
 # --- where a linked member is reached -----------------------------------------------------------
-
-
-def reachable_identity(member: Member, identities: list[Identity]) -> Identity | None:
-    """The account that announcements and notices reach: the member's preferred channel, else
-    the account they joined with (the oldest)."""
-    for identity in identities:
-        if identity.channel == member.preferred_channel:
-            return identity
-    return identities[0] if identities else None
 
 
 async def set_preferred_channel(session: AsyncSession, *, member: Member, channel: str) -> None:

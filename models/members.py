@@ -284,6 +284,23 @@ async def consents_of(session: AsyncSession, *, identity: Identity) -> list[Cons
 # --- members -----------------------------------------------------------------------------------
 
 
+async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]:
+    """The member's chat accounts, oldest first."""
+    rows = await session.exec(
+        select(Identity).where(Identity.member_id == member_id).order_by(col(Identity.id))
+    )
+    return list(rows.all())
+
+
+def reachable_identity(member: Member, identities: list[Identity]) -> Identity | None:
+    """The account that announcements and notices reach: the member's preferred channel, else
+    the account they joined with (the oldest)."""
+    for identity in identities:
+        if identity.channel == member.preferred_channel:
+            return identity
+    return identities[0] if identities else None
+
+
 async def member_of(session: AsyncSession, identity: Identity) -> Member | None:
     if identity.member_id is None:
         return None
@@ -349,13 +366,8 @@ async def officials_to_notify(
             session, channel=Channel.TELEGRAM, external_id=str(admin_id)
         )
         member = await member_of(session, identity)
-        if member is not None and member.preferred_channel not in (None, identity.channel):
-            rows = await session.exec(
-                select(Identity).where(
-                    Identity.member_id == member.id,
-                    Identity.channel == member.preferred_channel,
-                )
-            )
-            identity = rows.first() or identity
+        if member is not None and member.preferred_channel is not None:
+            accounts = await identities_of(session, member.id)  # type: ignore[arg-type]
+            identity = reachable_identity(member, accounts) or identity
         identities.append(identity)
     return identities

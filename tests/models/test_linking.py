@@ -21,7 +21,6 @@ from models.linking import (
     LINK_CODE_TTL,
     LINK_MAX_TRIES,
     LinkAttempt,
-    identities_of,
     issue_link_code,
     redeem_link_code,
 )
@@ -34,6 +33,7 @@ from models.members import (
     Position,
     consents_of,
     ensure_identity,
+    identities_of,
     latest_consents,
     member_of,
     record_consent,

@@ -37,7 +37,19 @@ from bot.updates import PerChatUpdateProcessor
 from bot.web import TelegramWebhook, ZaloWebhook, create_web_app
 from bot.zalo_api import ZaloClient
 from bot.zalo_bridge import ZaloBridge, ZaloRequest
-from handlers import common, help, language, linking, onboarding
+from handlers import (
+    approvals,
+    common,
+    directory,
+    help,
+    invites,
+    language,
+    linking,
+    onboarding,
+    privacy,
+    roster,
+    units,
+)
 from models.members import Channel
 
 log = logging.getLogger(__name__)
@@ -60,6 +72,10 @@ def register_handlers(application: UnionApplication) -> None:
     )
     for handler in [*linking.handlers(), *language.handlers(), *help.handlers()]:
         application.add_handler(handler, group=GROUP_FEATURES)
+    # The officials' tools (each asks models.access before acting), then the member's privacy.
+    for feature in (units, roster, invites, approvals, directory, privacy):
+        for handler in feature.handlers():
+            application.add_handler(handler, group=GROUP_FEATURES)
 
     # Catch-alls: whatever no feature took.
     application.add_handler(CommandHandler("cancel", common.nothing_to_cancel), GROUP_FEATURES)

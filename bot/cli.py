@@ -1,4 +1,5 @@
-"""The `unionbot` command: run the bot, migrate the database, load demo data.
+"""The `unionbot` command: run the bot, migrate the database, load demo data, import the
+organisation tree and the members' rosters.
 
 Configuration problems end the command with one line naming the variable and exit status 2.
 """
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from bot import database
 from bot.settings import ConfigError, Settings, load_settings
@@ -63,6 +65,18 @@ async def _demo(settings: Settings) -> None:
     print(summary)
 
 
+async def _units_import(settings: Settings, path: Path) -> int:
+    """`unionbot units import FILE` (the organisation tree feature fills this in)."""
+    raise NotImplementedError
+
+
+async def _members_import(
+    settings: Settings, path: Path, *, unit_code: str, valid_rows: bool, report: Path | None
+) -> int:
+    """`unionbot members import FILE --unit CODE` (the roster feature fills this in)."""
+    raise NotImplementedError
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unionbot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
     commands.add_parser("demo-data", help="load a realistic sample organisation and members")
+    units = commands.add_parser("units", help="the organisation tree")
+    units_commands = units.add_subparsers(dest="units_command", required=True)
+    units_import = units_commands.add_parser(
+        "import", help="create or update units from an .xlsx file (nothing changes on an error)"
+    )
+    units_import.add_argument("file", type=Path)
+    members = commands.add_parser("members", help="the members' rosters")
+    members_commands = members.add_subparsers(dest="members_command", required=True)
+    members_import = members_commands.add_parser(
+        "import", help="import a roster (.xlsx or .csv); nothing changes on an error by default"
+    )
+    members_import.add_argument("file", type=Path)
+    members_import.add_argument(
+        "--unit", required=True, metavar="CODE", help="the unit of rows without a unit code"
+    )
+    members_import.add_argument(
+        "--valid-rows", action="store_true", help="import the valid rows of a file with errors"
+    )
+    members_import.add_argument(
+        "--report", type=Path, help="where to write the error report (default: FILE.errors.xlsx)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -87,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
             print("database is up to date")
         elif args.command == "demo-data":
             asyncio.run(_demo(settings))
+        elif args.command == "units":
+            return asyncio.run(_units_import(settings, args.file))
+        elif args.command == "members":
+            return asyncio.run(
+                _members_import(
+                    settings,
+                    args.file,
+                    unit_code=args.unit,
+                    valid_rows=args.valid_rows,
+                    report=args.report,
+                )
+            )
     except ConfigError as error:
         print(f"unionbot: configuration error: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.database import SessionFactory
 from bot.i18n import Translator
 from bot.settings import Settings
+from models.access import Actor, actor_for
 from models.members import Identity, ensure_identity
 
 
@@ -92,3 +93,11 @@ class UnionContext(CallbackContext[ExtBot, dict, dict, dict]):  # type: ignore[t
         user = update.effective_user
         assert user is not None, "identity() needs an update with a user"
         return await ensure_identity(session, channel=self.channel, external_id=str(user.id))
+
+    async def actor(self, session: AsyncSession, update: Update) -> Actor:
+        """The person behind `update` with their roles: what models.access.authorize asks."""
+        return await actor_for(
+            session,
+            await self.identity(session, update),
+            admin_telegram_ids=self.services.settings.admin_telegram_ids,
+        )

@@ -1,4 +1,4 @@
-"""Translations: gettext catalogues in `locales/<lang>/LC_MESSAGES/unionbot.po`, loaded at start.
+"""Translations: gettext catalogues in `locales/<lang>/LC_MESSAGES/*.po`, loaded at start.
 
 Message ids are stable keys (`onboarding.ask_name`), not English sentences, so a missing
 translation is detectable (tests/bot/test_i18n.py fails on one) and an English wording can change
@@ -17,7 +17,6 @@ from babel.messages.pofile import read_po
 from bot.settings import SUPPORTED_LOCALES
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
-DOMAIN = "unionbot"
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +48,22 @@ class Translator:
 
 
 def load_catalogues(directory: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
+    """Every `.po` file of each locale, merged: `unionbot.po` holds the shared messages and each
+    larger feature may keep its own file (`units.po`, …). A key defined twice is an error."""
     catalogues: dict[str, dict[str, str]] = {}
     for locale in SUPPORTED_LOCALES:
-        path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-        with path.open("rb") as handle:
-            catalogue = read_po(handle, locale=locale)
-        catalogues[locale] = {
-            str(message.id): str(message.string)
-            for message in catalogue
-            if message.id and message.string
-        }
+        merged: dict[str, str] = {}
+        for path in sorted((directory / locale / "LC_MESSAGES").glob("*.po")):
+            with path.open("rb") as handle:
+                catalogue = read_po(handle, locale=locale)
+            for message in catalogue:
+                if not (message.id and message.string):
+                    continue
+                key = str(message.id)
+                if key in merged:
+                    raise ValueError(f"{key!r} is defined twice in the {locale} catalogues")
+                merged[key] = str(message.string)
+        catalogues[locale] = merged
     return catalogues
 
 

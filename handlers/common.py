@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import UnionContext
+from models.errors import DomainError
 from models.members import get_identity
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,28 @@ def refuses_text(callback: F) -> F:
     bridge then knows a list's words were not an answer and asks for a number instead."""
     callback.refuses_text = True  # type: ignore[attr-defined]
     return callback
+
+
+def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Inline buttons from rows of (label, callback data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+async def reply(update: Update, text: str, **kwargs: object) -> None:
+    """Sends `text` to the chat the update came from (a new message, not a quote)."""
+    assert update.effective_chat is not None
+    await update.effective_chat.send_message(text, **kwargs)  # type: ignore[arg-type]
+
+
+async def refuse(update: Update, context: UnionContext, error: DomainError) -> None:
+    """Tells the person why their answer or tap was not taken; nothing was changed."""
+    text = context.t(f"error.{error.code}", **error.params)
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    else:
+        await reply(update, text)
 
 
 async def prepare_update(update: Update, context: UnionContext) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
@@ -32,8 +31,10 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
+from bot.notify import Localized, send_notice
 from handlers import common, language, linking
 from models import onboarding as flow
+from models.access import officials_to_notify
 from models.base import fold
 from models.errors import DomainError, InvalidInput, NotFound
 from models.linking import set_preferred_channel
@@ -49,7 +50,6 @@ from models.members import (
     identities_of,
     latest_consents,
     member_of,
-    officials_to_notify,
     reachable_identity,
     record_consent,
     resolve_invite,
@@ -80,17 +80,6 @@ State = str
 # --- small rendering helpers ---------------------------------------------------------------------
 
 
-def _keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
-
-
-async def _reply(update: Update, text: str, **kwargs: object) -> None:
-    assert update.effective_chat is not None
-    await update.effective_chat.send_message(text, **kwargs)  # type: ignore[arg-type]
-
-
 async def _close_question(update: Update, context: UnionContext, chosen: str | None) -> None:
     """Answers the tap and removes the buttons from the question, showing what was chosen, so an
     answered question cannot be answered again."""
@@ -105,15 +94,6 @@ async def _close_question(update: Update, context: UnionContext, chosen: str | N
     except TelegramError:
         # The question is already closed (a double tap): nothing to tidy up.
         log.debug("question message could not be closed")
-
-
-async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
-    """Tells the person why their answer was not taken; nothing was changed."""
-    text = context.t(f"error.{error.code}", **error.params)
-    if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
-    else:
-        await _reply(update, text)
 
 
 def _position_label(context: UnionContext, value: str | None) -> str:
@@ -137,10 +117,10 @@ async def _unit_label(session: AsyncSession, unit: OrgUnit | None) -> str:
 async def send_welcome(update: Update, context: UnionContext) -> State:
     other = "en" if context.locale == "vi" else "vi"
     await context.remember_state(CONVERSATION, update, CONSENTING)
-    await _reply(
+    await common.reply(
         update,
         context.t("onboarding.welcome"),
-        reply_markup=_keyboard(
+        reply_markup=common.keyboard(
             [
                 [
                     (context.t("onboarding.consent_yes"), "onb:consent:yes"),
@@ -189,7 +169,7 @@ async def _unit_menu(
         text = context.t("onboarding.ask_unit")
     else:
         text = context.t("onboarding.ask_unit_in", unit=parent.name)
-    return text, _keyboard(rows)
+    return text, common.keyboard(rows)
 
 
 async def ask(
@@ -203,16 +183,22 @@ async def ask(
     step = Step(step or draft.step)
     await context.remember_state(CONVERSATION, update, step)
     if step is Step.NAME:
-        await _reply(update, context.t("onboarding.ask_name"), reply_markup=ReplyKeyboardRemove())
+        await common.reply(
+            update, context.t("onboarding.ask_name"), reply_markup=ReplyKeyboardRemove()
+        )
     elif step is Step.UNIT:
         text, markup = await _unit_menu(session, context, 0, 0)
-        await _reply(update, text, reply_markup=markup)
+        await common.reply(update, text, reply_markup=markup)
     elif step is Step.POSITION:
         rows = [[(context.t(f"position.{p}"), f"onb:pos:{p}")] for p in Position]
-        await _reply(update, context.t("onboarding.ask_position"), reply_markup=_keyboard(rows))
+        await common.reply(
+            update, context.t("onboarding.ask_position"), reply_markup=common.keyboard(rows)
+        )
     elif step is Step.GENDER:
         rows = [[(context.t(f"gender.{g}"), f"onb:gender:{g}")] for g in Gender]
-        await _reply(update, context.t("onboarding.ask_gender"), reply_markup=_keyboard(rows))
+        await common.reply(
+            update, context.t("onboarding.ask_gender"), reply_markup=common.keyboard(rows)
+        )
     elif step is Step.PHONE:
         markup = ReplyKeyboardMarkup(
             [
@@ -222,7 +208,7 @@ async def ask(
             resize_keyboard=True,
             one_time_keyboard=True,
         )
-        await _reply(update, context.t("onboarding.ask_phone"), reply_markup=markup)
+        await common.reply(update, context.t("onboarding.ask_phone"), reply_markup=markup)
     else:
         await _show_summary(update, context, session, draft)
     return step
@@ -243,7 +229,7 @@ async def _summary_text(
 
 def _summary_keyboard(context: UnionContext, draft: OnboardingDraft) -> InlineKeyboardMarkup:
     confirm = "onboarding.confirm" if draft.member_id is None else "profile.save"
-    return _keyboard(
+    return common.keyboard(
         [
             [(context.t(confirm), "onb:confirm"), (context.t("onboarding.edit"), "onb:edit")],
             [(context.t("common.cancel"), "onb:cancel")],
@@ -254,15 +240,15 @@ def _summary_keyboard(context: UnionContext, draft: OnboardingDraft) -> InlineKe
 def _fields_keyboard(context: UnionContext) -> InlineKeyboardMarkup:
     rows = [[(context.t(f"onboarding.field.{s}"), f"onb:field:{s}")] for s in flow.EDITABLE_STEPS]
     rows.append([(context.t("common.back"), "onb:summary")])
-    return _keyboard(rows)
+    return common.keyboard(rows)
 
 
 async def _show_summary(
     update: Update, context: UnionContext, session: AsyncSession, draft: OnboardingDraft
 ) -> None:
     # Removes the phone keyboard if it is still up, then shows the summary with its buttons.
-    await _reply(update, context.t("onboarding.thanks"), reply_markup=ReplyKeyboardRemove())
-    await _reply(
+    await common.reply(update, context.t("onboarding.thanks"), reply_markup=ReplyKeyboardRemove())
+    await common.reply(
         update,
         await _summary_text(context, session, draft),
         reply_markup=_summary_keyboard(context, draft),
@@ -292,7 +278,7 @@ async def resume(update: Update, context: UnionContext) -> State:
             await session.commit()
             if context.user_data is not None:
                 context.user_data.pop("invite_code", None)
-            await _reply(update, context.t("onboarding.already_member"))
+            await common.reply(update, context.t("onboarding.already_member"))
             return END
         has_invite = bool((context.user_data or {}).get("invite_code"))
         if draft is None or (has_invite and identity.member_id is None):
@@ -317,7 +303,7 @@ async def start(update: Update, context: UnionContext) -> State:
             try:
                 await resolve_invite(session, code)
             except DomainError as error:
-                await _refuse(update, context, error)
+                await common.refuse(update, context, error)
             else:
                 context.user_data["invite_code"] = code  # type: ignore[index]
     return await resume(update, context)
@@ -361,7 +347,7 @@ async def refused(update: Update, context: UnionContext) -> State:
         await session.commit()
     if context.user_data is not None:
         context.user_data.pop("invite_code", None)
-    await _reply(update, context.t("onboarding.refused"))
+    await common.reply(update, context.t("onboarding.refused"))
     return END
 
 
@@ -387,7 +373,7 @@ async def _answer(
             step = await operation(session, draft, identity)
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return current
         await session.commit()
         if update.callback_query is not None:
@@ -410,7 +396,7 @@ async def browsed_units(update: Update, context: UnionContext) -> State:
         try:
             text, markup = await _unit_menu(session, context, int(parent), int(page))
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return CHOOSING_UNIT
     await query.answer()
     await query.edit_message_text(text, reply_markup=markup)
@@ -421,24 +407,24 @@ async def searched_units(update: Update, context: UnionContext) -> State:
     """Finds grassroots unions by part of their name, accents optional; offers them as buttons."""
     text = (update.effective_message.text or "") if update.effective_message else ""
     if len(text) > SEARCH_MAX_CHARS or not fold(text):
-        await _refuse(update, context, InvalidInput("search_invalid", max=SEARCH_MAX_CHARS))
+        await common.refuse(update, context, InvalidInput("search_invalid", max=SEARCH_MAX_CHARS))
         return CHOOSING_UNIT
     async with context.session() as session:
         units = await search_grassroots(session, text=text, limit=UNITS_PER_PAGE)
         labels = [await _unit_label(session, unit) for unit in units]
     browse = [(context.t("onboarding.browse"), "onb:open:0:0")]
     if not units:
-        await _reply(
+        await common.reply(
             update,
             context.t("onboarding.search_none", query=text),
-            reply_markup=_keyboard([browse]),
+            reply_markup=common.keyboard([browse]),
         )
     else:
         rows = [[(label, f"onb:unit:{u.id}")] for u, label in zip(units, labels, strict=True)]
-        await _reply(
+        await common.reply(
             update,
             context.t("onboarding.search_results", query=text),
-            reply_markup=_keyboard([*rows, browse]),
+            reply_markup=common.keyboard([*rows, browse]),
         )
     return CHOOSING_UNIT
 
@@ -563,30 +549,30 @@ async def confirmed(update: Update, context: UnionContext) -> State:
             )
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return CONFIRMING
         unit = await get_unit(session, joined.member.unit_id)
         officials = (
             await officials_to_notify(
                 session,
-                unit_id=joined.member.unit_id,
+                unit=unit,
                 admin_telegram_ids=context.services.settings.admin_telegram_ids,
             )
-            if joined.created
+            if joined.created and unit is not None
             else []
         )
         await session.commit()
     await _close_question(update, context, context.t("onboarding.confirmed_mark"))
     member = joined.member
     if not joined.created:
-        await _reply(update, context.t("profile.saved"))
+        await common.reply(update, context.t("profile.saved"))
     else:
         key = (
             "onboarding.joined_active"
             if member.status == MemberStatus.ACTIVE
             else "onboarding.joined_pending"
         )
-        await _reply(update, context.t(key, unit=unit.name if unit else ""))
+        await common.reply(update, context.t(key, unit=unit.name if unit else ""))
     if joined.created:
         await _notify_officials(context, officials, member, unit)
     return END
@@ -595,25 +581,18 @@ async def confirmed(update: Update, context: UnionContext) -> State:
 async def _notify_officials(
     context: UnionContext, officials: list[Identity], member: Member, unit: OrgUnit | None
 ) -> None:
-    # A direct message for now; the delivery outbox (announcements issue) will carry these.
     # Each official is reached on their own channel, whichever channel the member used.
-    translator = context.services.translator
     for official in officials:
-        text = translator.t(
+        await send_notice(
+            context.services,
+            official,
             official.locale,
             "onboarding.official_new_member",
             name=member.full_name,
             unit=unit.name if unit else "",
-            position=translator.t(official.locale, f"position.{member.position}"),
-            status=translator.t(official.locale, f"status.{member.status}"),
+            position=Localized(f"position.{member.position}"),
+            status=Localized(f"status.{member.status}"),
         )
-        try:
-            bot = context.services.bots.get(official.channel)
-            if bot is None:
-                continue  # that channel is not configured in this deployment
-            await bot.send_message(int(official.external_id), text)
-        except TelegramError as error:
-            log.warning("could not notify official identity %s: %s", official.id, error)
 
 
 async def cancel(update: Update, context: UnionContext) -> State:
@@ -628,7 +607,7 @@ async def cancel(update: Update, context: UnionContext) -> State:
     if context.user_data is not None:
         context.user_data.pop("invite_code", None)
     key = "onboarding.cancelled_member" if is_member else "onboarding.cancelled"
-    await _reply(update, context.t(key), reply_markup=ReplyKeyboardRemove())
+    await common.reply(update, context.t(key), reply_markup=ReplyKeyboardRemove())
     return END
 
 
@@ -636,7 +615,7 @@ async def cancel(update: Update, context: UnionContext) -> State:
 async def unexpected_input(update: Update, context: UnionContext) -> State:
     """Something other than what the current question wants (a photo for a name, text for a
     button): says so and asks the question again."""
-    await _reply(update, context.t("onboarding.unexpected"))
+    await common.reply(update, context.t("onboarding.unexpected"))
     return await resume(update, context)
 
 
@@ -668,7 +647,7 @@ async def show_profile(update: Update, context: UnionContext) -> None:
         member = await member_of(session, identity)
         await session.commit()
         if member is None:
-            await _reply(update, context.t("profile.not_member"))
+            await common.reply(update, context.t("profile.not_member"))
             return
         unit = await get_unit(session, member.unit_id)
         text = context.t(
@@ -704,7 +683,7 @@ async def show_profile(update: Update, context: UnionContext) -> None:
             for a in accounts
             if a.channel != current
         ]
-    await _reply(update, text, reply_markup=_keyboard(buttons))
+    await common.reply(update, text, reply_markup=common.keyboard(buttons))
 
 
 async def chose_channel(update: Update, context: UnionContext) -> None:
@@ -723,11 +702,13 @@ async def chose_channel(update: Update, context: UnionContext) -> None:
             await set_preferred_channel(session, member=member, channel=channel)
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
         await session.commit()
     await _close_question(update, context, None)
-    await _reply(update, context.t("profile.channel_set", channel=context.t(f"channel.{channel}")))
+    await common.reply(
+        update, context.t("profile.channel_set", channel=context.t(f"channel.{channel}"))
+    )
 
 
 async def edit_profile(update: Update, context: UnionContext) -> State:
@@ -744,7 +725,7 @@ async def edit_profile(update: Update, context: UnionContext) -> State:
         draft = await flow.begin_profile_edit(session, identity=identity, member=member)
         await session.commit()
         await query.answer()
-        await _reply(
+        await common.reply(
             update,
             await _summary_text(context, session, draft),
             reply_markup=_fields_keyboard(context),

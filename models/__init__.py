@@ -3,4 +3,14 @@
 Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
 """
 
-from models import channels, linking, members, onboarding, org, persistence  # noqa: F401
+from models import (  # noqa: F401
+    access,
+    audit,
+    channels,
+    linking,
+    members,
+    onboarding,
+    org,
+    persistence,
+    roster,
+)

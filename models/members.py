@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -62,6 +62,7 @@ class ConsentPurpose(StrEnum):
 
 class Member(SQLModel, table=True):
     __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("member_code", name="uq_member_member_code"),)
 
     id: int | None = Field(default=None, primary_key=True)
     full_name: str = Field(sa_column=Column(String(100), nullable=False))
@@ -82,6 +83,17 @@ class Member(SQLModel, table=True):
     preferred_channel: str | None = Field(
         default=None, sa_column=Column(String(16), nullable=True)
     )
+    # From the unit's roster (members import): the union's own member code, unique when given.
+    member_code: str | None = Field(
+        default=None, sa_column=Column(String(32), nullable=True)
+    )
+    date_of_birth: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    # Whether the person has joined the union (a roster also lists workers who have not).
+    is_union_member: bool | None = Field(default=None)
+    # Why an official rejected the request to join (shown to the member).
+    status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Set by /deleteme: the personal fields are blanked; the row stays so counts stay right.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -140,6 +152,8 @@ class Invite(SQLModel, table=True):
     auto_approve: bool = False
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     revoked: bool = False
+    # The official who made it (None for invites made by the CLI or demo data).
+    created_by_member_id: int | None = Field(default=None)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
@@ -353,21 +367,3 @@ async def create_invite(
     session.add(invite)
     await session.flush()
     return invite
-
-
-async def officials_to_notify(
-    session: AsyncSession, *, unit_id: int, admin_telegram_ids: list[int]
-) -> list[Identity]:
-    """Who hears that someone joined `unit_id`. Until roles exist: the administrators, each on
-    the channel they prefer when they have linked a Zalo account to their profile."""
-    identities = []
-    for admin_id in admin_telegram_ids:
-        identity = await ensure_identity(
-            session, channel=Channel.TELEGRAM, external_id=str(admin_id)
-        )
-        member = await member_of(session, identity)
-        if member is not None and member.preferred_channel is not None:
-            accounts = await identities_of(session, member.id)  # type: ignore[arg-type]
-            identity = reachable_identity(member, accounts) or identity
-        identities.append(identity)
-    return identities

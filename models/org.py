@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String, func
+from sqlalchemy import Column, ForeignKey, Integer, String, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,9 @@ class OrgUnit(SQLModel, table=True):
     name_folded: str = Field(sa_column=Column(String(255), nullable=False, index=True))
     kind: str = Field(sa_column=Column(String(20), nullable=False))
     parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    # The ids from the root down to this unit, "/1/5/23/": a subtree is every unit whose path
+    # starts with this one's (one indexed LIKE, whatever the depth); kept right by move_unit.
+    path: str = Field(default="/", sa_column=Column(String(512), nullable=False, index=True))
     is_active: bool = Field(default=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
@@ -40,6 +43,50 @@ class OrgUnit(SQLModel, table=True):
     @property
     def is_grassroots(self) -> bool:
         return self.kind == OrgKind.GRASSROOTS
+
+    @property
+    def depth(self) -> int:
+        """0 for a root, 1 for its children, …: the level an official acts at."""
+        return self.path.count("/") - 2
+
+    def contains(self, other: OrgUnit) -> bool:
+        """True when `other` is this unit or lies anywhere below it."""
+        return other.path.startswith(self.path)
+
+
+class EmulationBloc(SQLModel, table=True):
+    """A cụm/khối thi đua: units from any branches that compete together (a tag on units)."""
+
+    __tablename__ = "emulation_bloc"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
+    name: str = Field(sa_column=Column(String(255), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class UnitBloc(SQLModel, table=True):
+    __tablename__ = "unit_bloc"
+
+    unit_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("org_unit.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    bloc_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("emulation_bloc.id", ondelete="CASCADE"), primary_key=True,
+            index=True,
+        )
+    )
+
+
+def in_subtree(path: str):  # type: ignore[no-untyped-def]
+    """A condition on OrgUnit: the unit whose path is `path` and every unit below it (a path
+    holds only digits and slashes, so nothing in it needs escaping for LIKE)."""
+    return col(OrgUnit.path).like(f"{path}%")
 
 
 async def create_unit(
@@ -53,6 +100,8 @@ async def create_unit(
         parent_id=parent.id if parent else None,
     )
     session.add(unit)
+    await session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     await session.flush()
     return unit
 

@@ -6,6 +6,7 @@ Alembic's, kept in `bot/migrations`, and run at start so a fresh deployment need
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -72,13 +73,27 @@ def _run_downgrade(connection: Connection, revision: str) -> None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to `revision` on this engine's database."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_run_upgrade, revision)
+    await _migrate(engine, _run_upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _migrate(engine, _run_downgrade, revision)
+
+
+async def _migrate(
+    engine: AsyncEngine, run: Callable[[Connection, str], None], revision: str
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
     async with engine.begin() as connection:
-        await connection.run_sync(_run_downgrade, revision)
+        if sqlite:
+            # SQLite changes a table in a migration by copying it and dropping the original,
+            # which it refuses while foreign keys are enforced and other rows point at it. The
+            # pragma only takes effect outside a transaction: it is the first statement here.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await connection.run_sync(run, revision)
+    if sqlite:
+        # Fresh connections get foreign keys back on (see create_engine's connect hook).
+        await engine.dispose()
 
 
 async def is_reachable(engine: AsyncEngine) -> bool:

@@ -33,3 +33,24 @@ async def test_downgrade_then_upgrade_rebuilds_every_table(engine: AsyncEngine) 
     async with engine.connect() as connection:
         assert set(SQLModel.metadata.tables) <= await connection.run_sync(_tables)
         assert await connection.run_sync(_differences) == []
+
+
+async def test_units_created_before_roles_get_their_tree_paths(engine: AsyncEngine) -> None:
+    await database.downgrade(engine, "0002")
+    async with engine.begin() as connection:
+        for unit_id, parent in ((1, None), (2, 1), (3, 2), (4, 1)):
+            await connection.exec_driver_sql(
+                "INSERT INTO org_unit (id, code, name, name_folded, kind, parent_id, is_active,"
+                " created_at) VALUES (?, ?, 'u', 'u', 'grassroots', ?, true, '2026-01-01')"
+                if engine.dialect.name == "sqlite"
+                else "INSERT INTO org_unit (id, code, name, name_folded, kind, parent_id,"
+                " is_active, created_at) VALUES ($1, $2, 'u', 'u', 'grassroots', $3, true,"
+                " '2026-01-01')",
+                (unit_id, f"C{unit_id}", parent),
+            )
+    await database.upgrade(engine)
+    async with engine.connect() as connection:
+        rows = await connection.exec_driver_sql("SELECT id, path FROM org_unit ORDER BY id")
+        assert [tuple(row) for row in rows] == [
+            (1, "/1/"), (2, "/1/2/"), (3, "/1/2/3/"), (4, "/1/4/")
+        ]

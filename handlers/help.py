@@ -12,17 +12,34 @@ COMMANDS = [
     ("start", "command.start"),
     ("profile", "command.profile"),
     ("link", "command.link"),
+    ("mydata", "command.mydata"),
+    ("deleteme", "command.deleteme"),
     ("language", "command.language"),
     ("cancel", "command.cancel"),
     ("help", "command.help"),
 ]
 
+# What officials (and administrators) have on top; /help lists these only to them.
+OFFICIAL_COMMANDS = [
+    ("units", "command.units"),
+    ("members", "command.members"),
+    ("pending", "command.pending"),
+    ("invite", "command.invite"),
+    ("import", "command.import"),
+]
+
 
 async def show_help(update: Update, context: UnionContext) -> None:
-    """Lists the commands with a line on each."""
+    """Lists the commands with a line on each; officials also see theirs."""
     assert update.effective_chat is not None
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        await session.commit()
     lines = [context.t("help.intro")]
     lines += [f"/{name} — {context.t(key)}" for name, key in COMMANDS]
+    if actor.is_official:
+        lines += ["", context.t("help.officials")]
+        lines += [f"/{name} — {context.t(key)}" for name, key in OFFICIAL_COMMANDS]
     await update.effective_chat.send_message("\n".join(lines))
 
 

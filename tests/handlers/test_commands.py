@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.app import Runtime
 from models.members import Identity
 from tests.botapi.telegram import FakeTelegram
+from tests.factories import make_official
 from tests.handlers.helpers import next_sent
 
 
@@ -15,7 +16,9 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     vi = {c["command"]: c["description"] for c in tg.commands(language_code="vi")}
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
-    assert set(vi) == set(en) == {"start", "profile", "link", "language", "cancel", "help"}
+    assert set(vi) == set(en) == {
+        "start", "profile", "link", "mydata", "deleteme", "language", "cancel", "help"
+    }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"
     assert default == vi  # Vietnamese is the default
@@ -25,7 +28,22 @@ async def test_help_lists_what_a_person_can_do(bot: Runtime, tg: FakeTelegram) -
     lan = tg.user(first_name="Lan")
     await lan.send("/help")
     text = (await next_sent(lan)).text
-    for command in ("/start", "/profile", "/language", "/cancel", "/help"):
+    for command in ("/start", "/profile", "/mydata", "/deleteme", "/language", "/help"):
+        assert command in text
+    for command in ("/units", "/members", "/pending", "/invite", "/import"):
+        assert command not in text
+
+
+async def test_help_shows_officials_their_tools_too(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    await make_official(db, units["trai"], telegram_id=7101)
+    await db.commit()
+    chair = tg.user(first_name="Hùng", user_id=7101)
+    await chair.send("/help")
+    text = (await next_sent(chair)).text
+    assert "Dành cho cán bộ công đoàn" in text
+    for command in ("/units", "/members", "/pending", "/invite", "/import", "/profile"):
         assert command in text
 
 

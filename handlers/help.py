@@ -6,6 +6,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import UnionContext
+from models.access import actor_for
+from models.members import Identity, get_identity
 
 # The commands in the menu, with the catalogue key of their description.
 COMMANDS = [
@@ -31,10 +33,14 @@ OFFICIAL_COMMANDS = [
 
 async def show_help(update: Update, context: UnionContext) -> None:
     """Lists the commands with a line on each; officials also see theirs."""
-    assert update.effective_chat is not None
+    assert update.effective_chat is not None and update.effective_user is not None
     async with context.session() as session:
-        actor = await context.actor(session, update)
-        await session.commit()
+        # Looked up, not created: asking for help stores nothing about the person.
+        account = {"channel": context.channel, "external_id": str(update.effective_user.id)}
+        identity = await get_identity(session, **account) or Identity(**account)
+        actor = await actor_for(
+            session, identity, admin_telegram_ids=context.services.settings.admin_telegram_ids
+        )
     lines = [context.t("help.intro")]
     lines += [f"/{name} — {context.t(key)}" for name, key in COMMANDS]
     if actor.is_official:

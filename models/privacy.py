@@ -1,0 +1,551 @@
+"""A person's own data: everything stored about them (/mydata), and erasing it (/deleteme).
+
+Export gathers every row about the person, whether or not they are a member yet: the member
+record, their chat accounts and consents, roles, unfinished answers, link codes and tries, the
+audit entries about them, what they made as an official, and the chat runtime's rows kept under
+their chat ids (conversation progress, user and chat data, the last Zalo list shown).
+
+Erasure anonymises rather than deletes the member, so the unit's numbers stay right: the row
+keeps its unit, position, status, union membership and join date, and loses every personal
+field (name, phone, birth date, member code, the reason of a rejection, language, channel).
+Gender is personal data too and is erased: the women's statistics count an erased member as
+"not disclosed", so a unit's count of women can drop when a woman erases her data (the total
+stays). Every chat account is deleted with all that hangs on it, so the person's former chat
+ids are strangers to the bot: /start starts anew. The audit log keeps the facts about them
+(action, time, who acted) and loses the data, and gains one "erase" entry with no data.
+
+Kept on purpose: the Zalo id mapping (`zalo_id`, the platform's opaque account id and the
+integer the bridge uses for it). The bridge caches it in memory for routing, and giving that
+integer away (SQLite reuses the highest deleted id) could send one person's messages to
+another; the row names no one once the account's identity is gone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, delete, func, or_
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.access import RoleAssignment
+from models.audit import AuditEntry, entries_about, forget_member_data
+from models.base import fold, utcnow
+from models.channels import ZaloMenu, zalo_id_for
+from models.errors import NotFound
+from models.linking import LinkAttempt, LinkCode
+from models.members import Channel, ConsentRecord, Identity, Invite, Member, identities_of
+from models.onboarding import OnboardingDraft
+from models.org import OrgUnit
+from models.persistence import ConversationState, StoredData
+from models.roster import PendingImport
+
+# What an erased member's name becomes: the same in every language, and no one's name.
+ERASED_NAME = "—"
+
+# How long the "Yes, erase" button of /deleteme works.
+ERASE_CONFIRMATION_TTL = timedelta(minutes=15)
+
+# The prefix of each channel's rows in the persistence tables (bot/app.py gives the Zalo
+# Application the namespace "zalo:" and Telegram's none).
+PERSISTENCE_NAMESPACE = {Channel.TELEGRAM: "", Channel.ZALO: "zalo:"}
+
+# The member fields that stay after erasure: what the union counts, nothing that names anyone.
+# Every other field is blanked (the name becomes ERASED_NAME).
+KEPT_MEMBER_FIELDS = (
+    "id", "unit_id", "position", "status", "is_union_member", "invite_id", "created_at",
+)
+
+# Every table with a foreign key to an identity or a member, handled by export and erasure
+# below. tests/models/test_privacy.py fails when a new table points at either and is not
+# listed here: decide what /mydata shows of it and what /deleteme does to it, then add it.
+HANDLED_TABLES = frozenset({
+    "member", "identity", "consent_record", "onboarding_draft", "link_code", "link_attempt",
+    "role_assignment", "pending_import",
+})
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _row(thing: SQLModel, *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every column of a row, JSON-ready (new columns show up without a change here)."""
+    table: Table = thing.__table__  # type: ignore[attr-defined]
+    return {
+        column.name: _plain(getattr(thing, column.name))
+        for column in table.columns
+        if column.name not in leave_out
+    }
+
+
+def _chat_number(identity: Identity) -> int | None:
+    """The chat/user id the runtime keys its rows by (a private chat's id is the user's)."""
+    text = identity.external_id
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _namespace(channel: str) -> str:
+    return PERSISTENCE_NAMESPACE.get(channel, f"{channel}:")
+
+
+def _conversation_keys(number: int) -> list[str]:
+    # Keys are the JSON lists bot/persistence.py writes: per chat and user, per user.
+    return [f"[{number},{number}]", f"[{number}]"]
+
+
+def _channel_of_conversation(name: str) -> str:
+    for channel, prefix in PERSISTENCE_NAMESPACE.items():
+        if prefix and name.startswith(prefix):
+            return channel
+    return Channel.TELEGRAM
+
+
+async def _conversation_rows(
+    session: AsyncSession, identity: Identity
+) -> list[ConversationState]:
+    number = _chat_number(identity)
+    if number is None:
+        return []
+    rows = await session.exec(
+        select(ConversationState).where(
+            col(ConversationState.key).in_(_conversation_keys(number))
+        )
+    )
+    return [row for row in rows.all() if _channel_of_conversation(row.name) == identity.channel]
+
+
+async def _stored_rows(session: AsyncSession, identity: Identity) -> list[StoredData]:
+    number = _chat_number(identity)
+    if number is None:
+        return []
+    rows = await session.exec(
+        select(StoredData).where(StoredData.owner == f"{_namespace(identity.channel)}{number}")
+    )
+    return list(rows.all())
+
+
+async def _zalo_menu(session: AsyncSession, identity: Identity) -> ZaloMenu | None:
+    number = _chat_number(identity)
+    if identity.channel != Channel.ZALO or number is None:
+        return None
+    return await session.get(ZaloMenu, number)
+
+
+async def _accounts(session: AsyncSession, identity: Identity) -> list[Identity]:
+    if identity.member_id is None:
+        return [identity]
+    return await identities_of(session, identity.member_id)
+
+
+async def _unit(session: AsyncSession, unit_id: int | None) -> dict[str, Any] | None:
+    unit = None if unit_id is None else await session.get(OrgUnit, unit_id)
+    return None if unit is None else {"code": unit.code, "name": unit.name}
+
+
+async def export_member_data(
+    session: AsyncSession, identity: Identity, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Everything stored about the person behind `identity` (and their other linked accounts),
+    as a JSON-ready dict. Link codes are shown without their digits: a code is a key to the
+    profile, not data about the person."""
+    now = now or utcnow()
+    member = None if identity.member_id is None else await session.get(Member, identity.member_id)
+    accounts = await _accounts(session, identity)
+    ids = [account.id for account in accounts]
+    channel_of = {account.id: account.channel for account in accounts}
+
+    data: dict[str, Any] = {
+        "exported_at": now.isoformat(),
+        "member": None if member is None else _row(member),
+        "unit": None if member is None else await _unit(session, member.unit_id),
+        "accounts": [],
+        "consents": [],
+        "roles": [],
+        "onboarding_drafts": [],
+        "link_codes": [],
+        "link_attempts": [],
+        "audit_entries_about_you": [],
+        "audit_entries_by_you": 0,
+        "invites_created": [],
+        "pending_imports": [],
+        "conversations": [],
+        "stored_data": [],
+        "zalo_lists": [],
+    }
+
+    for account in accounts:
+        entry: dict[str, Any] = {
+            "channel": account.channel,
+            "id": account.external_id,
+            "language": account.locale,
+            "since": _plain(account.created_at),
+        }
+        number = _chat_number(account)
+        if account.channel == Channel.ZALO and number is not None:
+            entry["zalo_user_id"] = await zalo_id_for(session, number)
+        data["accounts"].append(entry)
+        for row in await _conversation_rows(session, account):
+            data["conversations"].append({
+                "channel": account.channel,
+                "conversation": row.name.removeprefix(_namespace(account.channel)),
+                "state": json.loads(row.state),
+                "updated_at": _plain(row.updated_at),
+            })
+        for row in await _stored_rows(session, account):
+            data["stored_data"].append({
+                "channel": account.channel,
+                "kind": row.kind,
+                "data": json.loads(row.data),
+                "updated_at": _plain(row.updated_at),
+            })
+        menu = await _zalo_menu(session, account)
+        if menu is not None:
+            data["zalo_lists"].append({
+                "text": menu.text,
+                "options": [label for label, _ in json.loads(menu.options)],
+                "updated_at": _plain(menu.updated_at),
+            })
+
+    consents = await session.exec(
+        select(ConsentRecord)
+        .where(col(ConsentRecord.identity_id).in_(ids))
+        .order_by(col(ConsentRecord.id))
+    )
+    data["consents"] = [
+        {
+            "channel": channel_of[record.identity_id],
+            "purpose": record.purpose,
+            "granted": record.granted,
+            "policy_version": record.policy_version,
+            "language": record.locale,
+            "at": _plain(record.recorded_at),
+        }
+        for record in consents.all()
+    ]
+
+    drafts = await session.exec(
+        select(OnboardingDraft)
+        .where(col(OnboardingDraft.identity_id).in_(ids))
+        .order_by(col(OnboardingDraft.identity_id))
+    )
+    for draft in drafts.all():
+        row = _row(draft, leave_out=("identity_id",))
+        row["channel"] = channel_of[draft.identity_id]
+        row["unit"] = await _unit(session, draft.unit_id)
+        data["onboarding_drafts"].append(row)
+
+    attempts = await session.exec(
+        select(LinkAttempt)
+        .where(col(LinkAttempt.identity_id).in_(ids))
+        .order_by(col(LinkAttempt.id))
+    )
+    data["link_attempts"] = [
+        {"channel": channel_of[a.identity_id], "at": _plain(a.at), "succeeded": a.succeeded}
+        for a in attempts.all()
+    ]
+
+    imports = await session.exec(
+        select(PendingImport)
+        .where(col(PendingImport.identity_id).in_(ids))
+        .order_by(col(PendingImport.id))
+    )
+    # The file itself lists other people: only that it is kept, and when.
+    data["pending_imports"] = [
+        {"filename": i.filename, "created_at": _plain(i.created_at)} for i in imports.all()
+    ]
+
+    if member is not None:
+        await _export_member_rows(session, member, data, now=now)
+    return data
+
+
+async def _export_member_rows(
+    session: AsyncSession, member: Member, data: dict[str, Any], *, now: datetime
+) -> None:
+    roles = await session.exec(
+        select(RoleAssignment)
+        .where(RoleAssignment.member_id == member.id)
+        .order_by(col(RoleAssignment.id))
+    )
+    for role in roles.all():
+        data["roles"].append({
+            "role": role.role,
+            "unit": await _unit(session, role.unit_id),
+            "since": _plain(role.created_at),
+        })
+
+    codes = await session.exec(
+        select(LinkCode).where(LinkCode.member_id == member.id).order_by(col(LinkCode.id))
+    )
+    data["link_codes"] = [
+        {
+            "created_at": _plain(code.created_at),
+            "expires_at": _plain(code.expires_at),
+            "used_at": _plain(code.used_at),
+            "pending": code.used_at is None and code.expires_at > now,
+        }
+        for code in codes.all()
+    ]
+
+    data["audit_entries_about_you"] = [
+        {"action": e.action, "at": _plain(e.at), "before": e.before, "after": e.after}
+        for e in await entries_about(session, target_type="member", target_id=member.id)  # type: ignore[arg-type]
+    ]
+    by_them = await session.exec(
+        select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor_member_id == member.id
+        )
+    )
+    data["audit_entries_by_you"] = int(by_them.one())
+
+    invites = await session.exec(
+        select(Invite).where(Invite.created_by_member_id == member.id).order_by(col(Invite.id))
+    )
+    for invite in invites.all():
+        row = _row(invite, leave_out=("created_by_member_id",))
+        row["unit"] = await _unit(session, invite.unit_id)
+        data["invites_created"].append(row)
+
+
+# --- the readable summary ----------------------------------------------------------------------
+
+
+Translate = Callable[..., str]
+
+
+def _moment(value: str | None, local_time: Callable[[datetime], str] | None) -> str:
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value)
+    return local_time(moment) if local_time is not None else moment.strftime("%d/%m/%Y %H:%M")
+
+
+def render_summary(
+    data: dict[str, Any],
+    translate: Translate,
+    *,
+    local_time: Callable[[datetime], str] | None = None,
+) -> list[str]:
+    """The export as lines a person reads in the chat, in their language (`translate` is
+    `context.t`); times through `local_time` (the person's time zone) when given."""
+    t = translate
+    lines = [t("privacy.summary.title"), ""]
+    member = data.get("member")
+    if member is not None:
+        birth = member.get("date_of_birth")
+        union_member = member.get("is_union_member")
+        unit = data.get("unit") or {}
+        lines.append(
+            t(
+                "privacy.summary.member",
+                name=member.get("full_name") or "—",
+                unit=unit.get("name") or "—",
+                position=t(f"position.{member['position']}") if member.get("position") else "—",
+                gender=t(f"gender.{member.get('gender') or 'undisclosed'}"),
+                phone=member.get("phone") or "—",
+                birth=date.fromisoformat(birth).strftime("%d/%m/%Y") if birth else "—",
+                code=member.get("member_code") or "—",
+                union_member="—" if union_member is None else t(
+                    "privacy.yes" if union_member else "privacy.no"
+                ),
+                status=t(f"status.{member['status']}"),
+                since=_moment(member.get("created_at"), local_time),
+            )
+        )
+        if member.get("status_reason"):
+            lines.append(t("privacy.summary.status_reason", reason=member["status_reason"]))
+    else:
+        lines.append(t("privacy.summary.not_member"))
+
+    lines += ["", t("privacy.summary.accounts")]
+    for account in data.get("accounts", []):
+        language = account.get("language")
+        lines.append(
+            t(
+                "privacy.summary.account",
+                channel=t(f"channel.{account['channel']}"),
+                language=t(f"language.name.{language}") if language else "—",
+                since=_moment(account.get("since"), local_time),
+            )
+        )
+
+    consents = data.get("consents", [])
+    if consents:
+        lines += ["", t("privacy.summary.consents")]
+        for record in consents:
+            lines.append(
+                t(
+                    "privacy.summary.consent",
+                    mark="✅" if record["granted"] else "✖",
+                    purpose=t(f"consent.purpose.{record['purpose']}"),
+                    when=_moment(record.get("at"), local_time),
+                    version=record.get("policy_version") or "—",
+                )
+            )
+
+    roles = data.get("roles", [])
+    if roles:
+        lines += ["", t("privacy.summary.roles")]
+        for role in roles:
+            unit = role.get("unit") or {}
+            lines.append(
+                t(
+                    "privacy.summary.role",
+                    role=t(f"role.{role['role']}"),
+                    unit=unit.get("name") or "—",
+                )
+            )
+
+    other: list[str] = []
+    for draft in data.get("onboarding_drafts", []):
+        other.append(
+            t("privacy.summary.draft", when=_moment(draft.get("updated_at"), local_time))
+        )
+    for code in data.get("link_codes", []):
+        if code.get("pending"):
+            other.append(
+                t("privacy.summary.link_code", until=_moment(code["expires_at"], local_time))
+            )
+    counted = (
+        ("link_attempts", "privacy.summary.link_attempts"),
+        ("audit_entries_about_you", "privacy.summary.audit_about"),
+        ("invites_created", "privacy.summary.invites"),
+        ("pending_imports", "privacy.summary.imports"),
+    )
+    for name, key in counted:
+        if data.get(name):
+            other.append(t(key, count=len(data[name])))
+    if data.get("audit_entries_by_you"):
+        other.append(t("privacy.summary.audit_by", count=data["audit_entries_by_you"]))
+    technical = sum(len(data.get(name, [])) for name in ("conversations", "stored_data",
+                                                          "zalo_lists"))
+    if technical:
+        other.append(t("privacy.summary.technical", count=technical))
+    if other:
+        lines += ["", t("privacy.summary.other"), *other]
+    return lines
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What an erasure removed: the member anonymised (None for a person who was not one), and
+    the chat accounts deleted, so the runtime can drop what it keeps of them in memory."""
+
+    member_id: int | None
+    accounts: list[tuple[str, str]] = field(default_factory=list)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def erasure_token(identity: Identity, *, now: datetime | None = None) -> str:
+    """What the "Yes, erase" button carries: the account (its id and when it was created, so an
+    account made later under a reused id is not it) and when the question was asked."""
+    asked = (now or utcnow()).replace(microsecond=0)
+    return f"{identity.id}.{_ms(identity.created_at)}.{_ms(asked) // 1000}"
+
+
+def check_erasure_token(
+    identity: Identity, token: str, *, now: datetime | None = None
+) -> None:
+    """Refuses (NotFound "erase_stale") a confirmation that is not for this account as it is
+    now: from another account, or from an earlier account of the same chat id (a person who
+    erased, came back and taps the old button again), or older than ERASE_CONFIRMATION_TTL."""
+    now = now or utcnow()
+    parts = token.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise NotFound("erase_stale")
+    identity_id, created, asked = (int(part) for part in parts)
+    age = _ms(now) // 1000 - asked
+    if (
+        identity_id != identity.id
+        or created != _ms(identity.created_at)
+        or not -60 <= age <= ERASE_CONFIRMATION_TTL.total_seconds()
+    ):
+        raise NotFound("erase_stale")
+
+
+async def erase_member(
+    session: AsyncSession, identity: Identity, *, now: datetime | None = None
+) -> Erased:
+    """Erases the person behind `identity` (see the module docstring); nothing is committed.
+
+    Deletes come children first, so PostgreSQL's foreign keys hold at every statement."""
+    now = now or utcnow()
+    member = None if identity.member_id is None else await session.get(Member, identity.member_id)
+    accounts = await _accounts(session, identity)
+    ids = [account.id for account in accounts]
+    erased = Erased(
+        member_id=member.id if member is not None else None,
+        accounts=[(account.channel, account.external_id) for account in accounts],
+    )
+
+    for account in accounts:
+        for row in await _conversation_rows(session, account):
+            await session.delete(row)
+        for row in await _stored_rows(session, account):
+            await session.delete(row)
+        menu = await _zalo_menu(session, account)
+        if menu is not None:
+            await session.delete(menu)
+
+    drafts_of = col(OnboardingDraft.identity_id).in_(ids)
+    codes_of = or_(col(LinkCode.issued_by).in_(ids), col(LinkCode.used_by).in_(ids))
+    if member is not None:
+        drafts_of = or_(drafts_of, col(OnboardingDraft.member_id) == member.id)
+        codes_of = or_(codes_of, col(LinkCode.member_id) == member.id)
+    await session.exec(delete(OnboardingDraft).where(drafts_of))  # type: ignore[call-overload]
+    await session.exec(delete(LinkCode).where(codes_of))  # type: ignore[call-overload]
+    for table in (ConsentRecord, LinkAttempt, PendingImport):
+        await session.exec(delete(table).where(col(table.identity_id).in_(ids)))  # type: ignore[call-overload,attr-defined]
+    await session.flush()
+    for account in accounts:
+        await session.delete(account)
+    await session.flush()
+
+    if member is not None:
+        await session.exec(delete(RoleAssignment).where(RoleAssignment.member_id == member.id))  # type: ignore[call-overload,arg-type]
+        _anonymise(member, now=now)
+        session.add(member)
+        await forget_member_data(session, member_id=member.id)  # type: ignore[arg-type]
+        # The person acted on their own data; no chat account is named, it is gone.
+        session.add(
+            AuditEntry(
+                at=now,
+                actor_member_id=member.id,
+                action="erase",
+                target_type="member",
+                target_id=member.id,
+            )
+        )
+        await session.flush()
+    return erased
+
+
+def _anonymise(member: Member, *, now: datetime) -> None:
+    """Blanks every field but the kept ones: a personal column added later is erased too."""
+    table: Table = Member.__table__  # type: ignore[attr-defined]
+    for column in table.columns:
+        if column.name not in KEPT_MEMBER_FIELDS and column.nullable:
+            setattr(member, column.name, None)
+    member.full_name = ERASED_NAME
+    member.full_name_folded = fold(ERASED_NAME)
+    member.erased_at = now
+    member.updated_at = now

@@ -1,7 +1,383 @@
-"""(being written for issue 4)"""
+"""/pending: the approval queue of an official's units. One message per page, oldest request
+first, with an approve and a reject button per person and "approve all" (after a confirmation).
+Rejecting asks for the reason as typed text, then to confirm; the member is told either way, in
+their language, on their channel.
+
+Callback payloads start with "apr:" and carry member ids; every decision is checked again by
+models.approvals (scope, still pending), so a forged or stale payload is refused with an alert
+and changes nothing.
+"""
 
 from __future__ import annotations
 
+import logging
+import warnings
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot.context import UnionContext
+from bot.notify import notify_member
+from handlers import common
+from models import approvals as model
+from models.access import Actor
+from models.errors import DomainError, NotAllowed
+from models.members import Member
+from models.org import OrgUnit
+
+log = logging.getLogger(__name__)
+
+# What the bot is waiting for.
+TYPING_REASON = "typing_reason"
+CONFIRMING_REJECTION = "confirming_rejection"
+
+END = ConversationHandler.END
+CONVERSATION = "approvals"
+PER_PAGE = 5
+# Where the member being rejected and the reason typed are kept between the steps.
+REJECTING = "approvals_rejecting"
+REJECT_PATTERN = r"^apr:no:\d{1,12}:\d{1,6}$"
+
+State = int | str
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+
+async def _page(
+    session: AsyncSession, context: UnionContext, actor: Actor, page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The text and buttons of one page of the queue (the last page if `page` is past it)."""
+    page = max(page, 0)
+    shown = await model.pending_in_scope(
+        session, actor, offset=page * PER_PAGE, limit=PER_PAGE
+    )
+    pages = max(1, -(-shown.total // PER_PAGE))
+    if not shown.members and shown.total:
+        page = pages - 1
+        shown = await model.pending_in_scope(
+            session, actor, offset=page * PER_PAGE, limit=PER_PAGE
+        )
+    if not shown.members:
+        return context.t("approvals.none"), None
+    lines = [context.t("approvals.title", total=shown.total, page=page + 1, pages=pages), ""]
+    rows: list[list[tuple[str, str]]] = []
+    for member, unit in shown.members:
+        lines.append(
+            context.t(
+                "approvals.line",
+                name=member.full_name,
+                unit=unit.name,
+                position=context.t(f"position.{member.position}"),
+                when=context.local_time(member.created_at),
+            )
+        )
+        rows.append([(context.t("approvals.approve_button", name=member.full_name),
+                      f"apr:ok:{member.id}:{page}")])
+        rows.append([(context.t("approvals.reject_button", name=member.full_name),
+                      f"apr:no:{member.id}:{page}")])
+    pager = []
+    if page > 0:
+        pager.append((context.t("common.previous"), f"apr:page:{page - 1}"))
+    if page + 1 < pages:
+        pager.append((context.t("common.next"), f"apr:page:{page + 1}"))
+    if pager:
+        rows.append(pager)
+    if shown.total > 1:
+        rows.append([(context.t("approvals.approve_all_button", count=shown.total),
+                      f"apr:all:{shown.newest_id}")])
+    return "\n".join(lines), common.keyboard(rows)
+
+
+async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Replaces the tapped message (a new message after a command)."""
+    query = update.callback_query
+    if query is None:
+        await common.reply(update, text, reply_markup=markup)
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except TelegramError:
+        log.debug("queue message could not be replaced")  # unchanged: nothing to show anew
+
+
+def _ids(update: Update) -> list[int]:
+    """The numbers in the tapped button's payload ("apr:ok:12:0" → [12, 0])."""
+    assert update.callback_query is not None and update.callback_query.data is not None
+    return [int(part) for part in update.callback_query.data.split(":")[2:]]
+
+
+async def show_pending(update: Update, context: UnionContext) -> State:
+    """/pending: the first page of the queue."""
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            text, markup = await _page(session, context, actor, 0)
+        except DomainError as error:
+            await session.commit()
+            await common.refuse(update, context, error)
+            return END
+        await session.commit()
+    await common.reply(update, text, reply_markup=markup)
+    return END
+
+
+async def turned_page(update: Update, context: UnionContext) -> None:
+    """Shows another page of the queue in place."""
+    [page] = _ids(update)
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            text, markup = await _page(session, context, actor, page)
+        except DomainError as error:
+            await common.refuse(update, context, error)
+            return
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+    await _show(update, text, markup)
+
+
+async def _tell(context: UnionContext, session: AsyncSession, member: Member, key: str,
+                **params: object) -> None:
+    unit = await session.get(OrgUnit, member.unit_id)
+    await notify_member(
+        context.services, session, member, key, unit=unit.name if unit else "", **params
+    )
+
+
+async def approved(update: Update, context: UnionContext) -> None:
+    """Approves one member, tells them, and shows the queue again in place."""
+    member_id, page = _ids(update)
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            member = await model.member_to_decide(session, actor, member_id=member_id)
+            await model.approve(session, actor, member=member)
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            return
+        await session.commit()
+        await query.answer(context.t("approvals.approved", name=member.full_name))
+        await _tell(context, session, member, "notify.member_approved")
+        text, markup = await _page(session, context, actor, page)
+    await _show(update, text, markup)
+
+
+async def asked_all(update: Update, context: UnionContext) -> None:
+    """Asks to confirm approving everyone waiting (those shown: up to the newest id)."""
+    [newest_id] = _ids(update)
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            count = await model.count_pending(session, actor, up_to_member_id=newest_id)
+        except DomainError as error:
+            await common.refuse(update, context, error)
+            return
+    assert update.callback_query is not None
+    if count == 0:
+        await common.refuse(update, context, NotAllowed("not_pending"))
+        return
+    await update.callback_query.answer()
+    markup = common.keyboard(
+        [
+            [(context.t("approvals.approve_all_yes", count=count), f"apr:allyes:{newest_id}")],
+            [(context.t("common.back"), "apr:page:0")],
+        ]
+    )
+    await _show(update, context.t("approvals.confirm_all", count=count), markup)
+
+
+async def approved_all(update: Update, context: UnionContext) -> None:
+    """Approves everyone waiting who was shown; tells each of them."""
+    [newest_id] = _ids(update)
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            members = await model.approve_all(session, actor, up_to_member_id=newest_id)
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            return
+        await session.commit()
+        await query.answer()
+        await _show(update, context.t("approvals.approved_all", count=len(members)), None)
+        for member in members:
+            await _tell(context, session, member, "notify.member_approved")
+        text, markup = await _page(session, context, actor, 0)
+    if markup is not None:  # more asked meanwhile
+        await common.reply(update, text, reply_markup=markup)
+
+
+# --- rejecting: the reason, then a confirmation --------------------------------------------------
+
+
+async def asked_reason(update: Update, context: UnionContext) -> State:
+    """Keeps who is being rejected; asks for the reason, as typed text."""
+    member_id, _ = _ids(update)
+    query = update.callback_query
+    assert query is not None
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            member = await model.member_to_decide(session, actor, member_id=member_id)
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            return END
+        await session.commit()
+    context.user_data[REJECTING] = {"member_id": member.id}  # type: ignore[index]
+    await query.answer()
+    await context.remember_state(CONVERSATION, update, TYPING_REASON)
+    await common.reply(
+        update, context.t("approvals.ask_reason", name=member.full_name, max=model.REASON_MAX)
+    )
+    return TYPING_REASON
+
+
+async def received_reason(update: Update, context: UnionContext) -> State:
+    """Keeps the reason; asks to confirm the rejection."""
+    rejecting = (context.user_data or {}).get(REJECTING)
+    text = update.effective_message.text if update.effective_message else None
+    if not rejecting:
+        await common.reply(update, context.t("common.stale_button"))
+        return END
+    try:
+        reason = model.validate_reason(text)
+    except DomainError as error:
+        await common.refuse(update, context, error)
+        return TYPING_REASON
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            member = await model.member_to_decide(
+                session, actor, member_id=rejecting["member_id"]
+            )
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
+            return END
+        await session.commit()
+    rejecting["reason"] = reason
+    markup = common.keyboard(
+        [
+            [(context.t("approvals.reject_yes"), f"apr:rejyes:{member.id}")],
+            [(context.t("common.cancel"), "apr:rejno")],
+        ]
+    )
+    await context.remember_state(CONVERSATION, update, CONFIRMING_REJECTION)
+    await common.reply(
+        update,
+        context.t("approvals.confirm_reject", name=member.full_name, reason=reason),
+        reply_markup=markup,
+    )
+    return CONFIRMING_REJECTION
+
+
+async def rejected(update: Update, context: UnionContext) -> State:
+    """Rejects the member with the reason typed; tells them, with the reason."""
+    [member_id] = _ids(update)
+    query = update.callback_query
+    assert query is not None
+    rejecting = (context.user_data or {}).get(REJECTING) or {}
+    if rejecting.get("member_id") != member_id or not rejecting.get("reason"):
+        await query.answer(context.t("common.stale_button"), show_alert=True)
+        return CONFIRMING_REJECTION
+    async with context.session() as session:
+        actor = await context.actor(session, update)
+        try:
+            member = await model.member_to_decide(session, actor, member_id=member_id)
+            await model.reject(session, actor, member=member, reason=rejecting["reason"])
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
+            return END
+        await session.commit()
+        context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
+        await query.answer()
+        await _show(update, context.t("approvals.rejected", name=member.full_name), None)
+        await _tell(
+            context, session, member, "notify.member_rejected", reason=member.status_reason
+        )
+    return END
+
+
+async def cancel(update: Update, context: UnionContext) -> State:
+    """Leaves the rejection without deciding anything."""
+    if context.user_data is not None:
+        context.user_data.pop(REJECTING, None)
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+        await _show(update, context.t("approvals.reject_cancelled"), None)
+    else:
+        await common.reply(update, context.t("approvals.reject_cancelled"))
+    return END
+
+
+async def pending_instead(update: Update, context: UnionContext) -> State:
+    """/pending while rejecting: the rejection is dropped, the queue shown."""
+    if context.user_data is not None:
+        context.user_data.pop(REJECTING, None)
+    return await show_pending(update, context)
+
+
+@common.refuses_text
+async def unexpected_input(update: Update, context: UnionContext) -> State | None:
+    """Something other than the typed reason (a photo, a sticker): asks for text."""
+    await common.reply(update, context.t("approvals.type_reason"))
+    return None
+
+
+def conversation() -> ConversationHandler:  # type: ignore[type-arg]
+    """Rejecting one member: the reason, then the confirmation; persisted across restarts."""
+    text = filters.TEXT & ~filters.COMMAND
+    with warnings.catch_warnings():
+        # Buttons and typed answers are tracked per chat, not per message, on purpose.
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return ConversationHandler(
+            name=CONVERSATION,
+            persistent=True,
+            entry_points=[CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN)],
+            states={
+                TYPING_REASON: [MessageHandler(text, received_reason)],
+                CONFIRMING_REJECTION: [
+                    CallbackQueryHandler(rejected, pattern=r"^apr:rejyes:\d{1,12}$"),
+                    # Typed again: the new reason replaces the first.
+                    MessageHandler(text, received_reason),
+                ],
+            },
+            fallbacks=[
+                CommandHandler("cancel", cancel),
+                CallbackQueryHandler(cancel, pattern=r"^apr:rejno$"),
+                CommandHandler("pending", pending_instead),
+                # Reject someone else instead.
+                CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN),
+                MessageHandler(~filters.COMMAND, unexpected_input),
+            ],
+        )
+
 
 def handlers() -> list:  # type: ignore[type-arg]
-    return []
+    return [
+        conversation(),
+        CommandHandler("pending", show_pending),
+        CallbackQueryHandler(turned_page, pattern=r"^apr:page:\d{1,6}$"),
+        CallbackQueryHandler(approved, pattern=r"^apr:ok:\d{1,12}:\d{1,6}$"),
+        CallbackQueryHandler(asked_all, pattern=r"^apr:all:\d{1,12}$"),
+        CallbackQueryHandler(approved_all, pattern=r"^apr:allyes:\d{1,12}$"),
+    ]

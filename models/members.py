@@ -348,6 +348,8 @@ async def resolve_invite(session: AsyncSession, code: str) -> Invite:
     if not code or len(code) > 32:
         raise NotFound("invite_invalid")
     invite = (await session.exec(select(Invite).where(Invite.code == code))).first()
+    if invite is None and code.upper() != code:  # typed on a phone: generated codes are upper
+        invite = (await session.exec(select(Invite).where(Invite.code == code.upper()))).first()
     if invite is None or invite.revoked:
         raise NotFound("invite_invalid")
     if invite.expires_at is not None and invite.expires_at <= utcnow():

@@ -51,6 +51,7 @@ from handlers import (
     units,
 )
 from models.members import Channel
+from models.persistence import NAMESPACE
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,11 @@ def build_application(services: Services) -> UnionApplication:
     assert settings.telegram_bot_token is not None
     base = settings.telegram_base
     builder = (
-        _builder(services, settings.telegram_bot_token.get_secret_value(), "")
+        _builder(
+            services,
+            settings.telegram_bot_token.get_secret_value(),
+            NAMESPACE[Channel.TELEGRAM],
+        )
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
     )
@@ -125,7 +130,7 @@ def build_zalo_application(services: Services, bridge: ZaloBridge) -> UnionAppli
     settings = services.settings
     assert settings.zalo_bot_token is not None
     builder = (
-        _builder(services, settings.zalo_bot_token.get_secret_value(), "zalo:")
+        _builder(services, settings.zalo_bot_token.get_secret_value(), NAMESPACE[Channel.ZALO])
         .request(ZaloRequest(bridge))
         .get_updates_request(ZaloRequest(bridge))
     )

@@ -13,6 +13,10 @@ from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
 
+# Each channel's rows are told apart by a prefix on conversation names and data owners (the
+# same numbers are different people on Telegram and Zalo): keyed by channel name.
+NAMESPACE = {"telegram": "", "zalo": "zalo:"}
+
 
 class ConversationState(SQLModel, table=True):
     __tablename__ = "conversation_state"

@@ -41,7 +41,7 @@ from models.linking import LinkAttempt, LinkCode
 from models.members import Channel, ConsentRecord, Identity, Invite, Member, identities_of
 from models.onboarding import OnboardingDraft
 from models.org import OrgUnit
-from models.persistence import ConversationState, StoredData
+from models.persistence import NAMESPACE, ConversationState, StoredData
 from models.roster import PendingImport
 
 # What an erased member's name becomes: the same in every language, and no one's name.
@@ -50,9 +50,6 @@ ERASED_NAME = "—"
 # How long the "Yes, erase" button of /deleteme works.
 ERASE_CONFIRMATION_TTL = timedelta(minutes=15)
 
-# The prefix of each channel's rows in the persistence tables (bot/app.py gives the Zalo
-# Application the namespace "zalo:" and Telegram's none).
-PERSISTENCE_NAMESPACE = {Channel.TELEGRAM: "", Channel.ZALO: "zalo:"}
 
 # The member fields that stay after erasure: what the union counts, nothing that names anyone.
 # Every other field is blanked (the name becomes ERASED_NAME).
@@ -95,7 +92,7 @@ def _chat_number(identity: Identity) -> int | None:
 
 
 def _namespace(channel: str) -> str:
-    return PERSISTENCE_NAMESPACE.get(channel, f"{channel}:")
+    return NAMESPACE.get(channel, f"{channel}:")
 
 
 def _conversation_keys(number: int) -> list[str]:
@@ -104,7 +101,7 @@ def _conversation_keys(number: int) -> list[str]:
 
 
 def _channel_of_conversation(name: str) -> str:
-    for channel, prefix in PERSISTENCE_NAMESPACE.items():
+    for channel, prefix in NAMESPACE.items():
         if prefix and name.startswith(prefix):
             return channel
     return Channel.TELEGRAM

@@ -1,6 +1,7 @@
 """Joining the union, and editing one's profile: consent, name, union, position, gender, phone,
-summary. Every answer is saved as it is given (models/onboarding.py), so the flow survives a
-restart and a member can leave and come back.
+(when the phone matches a union's roster: "is this record yours?"), summary. Every answer is
+saved as it is given (models/onboarding.py), so the flow survives a restart and a member can
+leave and come back.
 
 Callback payloads start with "onb:"; a payload that no longer fits the member's step (an old
 message) or names something that does not exist (forged) is refused and changes nothing.
@@ -66,6 +67,7 @@ CHOOSING_UNIT = Step.UNIT
 CHOOSING_POSITION = Step.POSITION
 CHOOSING_GENDER = Step.GENDER
 SHARING_PHONE = Step.PHONE
+CONFIRMING_ROSTER = Step.ROSTER
 CONFIRMING = Step.SUMMARY
 
 END = ConversationHandler.END
@@ -209,22 +211,55 @@ async def ask(
             one_time_keyboard=True,
         )
         await common.reply(update, context.t("onboarding.ask_phone"), reply_markup=markup)
+    elif step is Step.ROSTER:
+        await _ask_roster(update, context, session, draft)
     else:
         await _show_summary(update, context, session, draft)
     return step
 
 
+async def _ask_roster(
+    update: Update, context: UnionContext, session: AsyncSession, draft: OnboardingDraft
+) -> None:
+    # Removes the phone keyboard first, as the summary does; the model decides what may show.
+    offer = await flow.roster_offer(session, draft)
+    await common.reply(update, context.t("onboarding.thanks"), reply_markup=ReplyKeyboardRemove())
+    if offer.unit is not None:
+        text = context.t("onboarding.roster_ask_proven", unit=offer.unit.name, name=offer.name)
+    else:
+        text = context.t("onboarding.roster_ask_typed", name=offer.name)
+    await common.reply(
+        update,
+        text,
+        reply_markup=common.keyboard(
+            [
+                [(context.t("onboarding.roster_yes"), "onb:roster:yes")],
+                [(context.t("onboarding.roster_no"), "onb:roster:no")],
+            ]
+        ),
+    )
+
+
 async def _summary_text(
     context: UnionContext, session: AsyncSession, draft: OnboardingDraft
 ) -> str:
-    return context.t(
+    shown = await flow.preview(session, draft)
+    text = context.t(
         "onboarding.summary" if draft.member_id is None else "profile.summary",
-        name=draft.full_name or "—",
-        unit=await _unit_label(session, await flow.draft_unit(session, draft)),
-        position=_position_label(context, draft.position),
-        gender=_gender_label(context, draft.gender),
-        phone=draft.phone or context.t("onboarding.no_phone"),
+        name=shown.full_name or "—",
+        unit=await _unit_label(session, shown.unit),
+        position=_position_label(context, shown.position),
+        gender=_gender_label(context, shown.gender),
+        phone=shown.phone or context.t("onboarding.no_phone"),
     )
+    record = shown.roster_member
+    if record is None:
+        return text
+    if record.member_code:
+        note = context.t("onboarding.roster_joining_code", code=record.member_code)
+    else:
+        note = context.t("onboarding.roster_joining")
+    return f"{note}\n\n{text}"
 
 
 def _summary_keyboard(context: UnionContext, draft: OnboardingDraft) -> InlineKeyboardMarkup:
@@ -237,8 +272,10 @@ def _summary_keyboard(context: UnionContext, draft: OnboardingDraft) -> InlineKe
     )
 
 
-def _fields_keyboard(context: UnionContext) -> InlineKeyboardMarkup:
-    rows = [[(context.t(f"onboarding.field.{s}"), f"onb:field:{s}")] for s in flow.EDITABLE_STEPS]
+def _fields_keyboard(
+    context: UnionContext, steps: tuple[Step, ...] = flow.EDITABLE_STEPS
+) -> InlineKeyboardMarkup:
+    rows = [[(context.t(f"onboarding.field.{s}"), f"onb:field:{s}")] for s in steps]
     rows.append([(context.t("common.back"), "onb:summary")])
     return common.keyboard(rows)
 
@@ -495,12 +532,28 @@ async def typed_phone(update: Update, context: UnionContext) -> State:
     )
 
 
+async def chose_roster(update: Update, context: UnionContext) -> State:
+    """Stores whether the matched roster record is the person's own; shows the summary."""
+    answer = update.callback_query.data.rsplit(":", 1)[1]  # type: ignore[union-attr]
+    return await _answer(
+        update,
+        context,
+        lambda s, d, _i: flow.answer_roster(s, d, answer == "yes"),
+        chosen=context.t("onboarding.roster_yes" if answer == "yes" else "onboarding.roster_no"),
+    )
+
+
 async def chose_edit(update: Update, context: UnionContext) -> State:
     """Offers the fields to change, in place of the summary's buttons."""
     query = update.callback_query
     assert query is not None
+    async with context.session() as session:
+        identity = await context.identity(session, update)
+        draft = await flow.get_draft(session, identity)
+        steps = flow.EDITABLE_STEPS if draft is None else await flow.editable_steps(session, draft)
+        await session.commit()
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=_fields_keyboard(context))
+    await query.edit_message_reply_markup(reply_markup=_fields_keyboard(context, steps))
     return CONFIRMING
 
 
@@ -543,6 +596,12 @@ async def confirmed(update: Update, context: UnionContext) -> State:
             await session.rollback()
             await query.answer(context.t("common.stale_button"), show_alert=True)
             return await resume(update, context)
+        if await flow.refresh_roster(session, draft):
+            # The roster changed since the person answered: they see the new question first.
+            await session.commit()
+            await _close_question(update, context, None)
+            await common.reply(update, context.t("onboarding.roster_changed"))
+            return await ask(update, context, session, draft)
         try:
             joined = await flow.confirm(
                 session, draft=draft, identity=identity, locale=context.locale
@@ -552,46 +611,60 @@ async def confirmed(update: Update, context: UnionContext) -> State:
             await common.refuse(update, context, error)
             return CONFIRMING
         unit = await get_unit(session, joined.member.unit_id)
+        joined_now = joined.created or joined.from_roster
         officials = (
             await officials_to_notify(
                 session,
                 unit=unit,
                 admin_telegram_ids=context.services.settings.admin_telegram_ids,
             )
-            if joined.created and unit is not None
+            if joined_now and unit is not None
             else []
         )
         await session.commit()
     await _close_question(update, context, context.t("onboarding.confirmed_mark"))
     member = joined.member
-    if not joined.created:
+    if not joined_now:
         await common.reply(update, context.t("profile.saved"))
     else:
-        key = (
-            "onboarding.joined_active"
-            if member.status == MemberStatus.ACTIVE
-            else "onboarding.joined_pending"
-        )
+        if member.status != MemberStatus.ACTIVE:
+            key = "onboarding.joined_pending"
+        elif joined.from_roster:
+            key = "onboarding.roster_joined"
+        else:
+            key = "onboarding.joined_active"
         await common.reply(update, context.t(key, unit=unit.name if unit else ""))
-    if joined.created:
-        await _notify_officials(context, officials, member, unit)
+        await _notify_officials(context, officials, member, unit, joined)
     return END
 
 
 async def _notify_officials(
-    context: UnionContext, officials: list[Identity], member: Member, unit: OrgUnit | None
+    context: UnionContext,
+    officials: list[Identity],
+    member: Member,
+    unit: OrgUnit | None,
+    joined: flow.Joined,
 ) -> None:
-    # Each official is reached on their own channel, whichever channel the member used.
+    # Each official is reached on their own channel, whichever channel the member used. A roster
+    # match says how the phone was checked: a typed number and name are weaker than a contact.
+    extra: dict[str, Localized] = {}
+    if joined.from_roster:
+        extra["how"] = Localized(
+            "onboarding.roster_via_contact" if joined.phone_proven
+            else "onboarding.roster_via_typed"
+        )
     for official in officials:
         await send_notice(
             context.services,
             official,
             official.locale,
-            "onboarding.official_new_member",
+            "onboarding.roster_official_matched" if joined.from_roster
+            else "onboarding.official_new_member",
             name=member.full_name,
             unit=unit.name if unit else "",
             position=Localized(f"position.{member.position}"),
             status=Localized(f"status.{member.status}"),
+            **extra,
         )
 
 
@@ -659,6 +732,8 @@ async def show_profile(update: Update, context: UnionContext) -> None:
             phone=member.phone or context.t("onboarding.no_phone"),
             status=context.t(f"status.{member.status}"),
         )
+        if member.member_code:  # from the union's roster
+            text += "\n" + context.t("onboarding.roster_member_code", code=member.member_code)
         consents = await latest_consents(session, identity=identity)
         accounts = await identities_of(session, member.id)  # type: ignore[arg-type]
     lines = [
@@ -764,6 +839,9 @@ def _conversation(text: filters.BaseFilter) -> ConversationHandler:  # type: ign
             ],
             CHOOSING_POSITION: [CallbackQueryHandler(chose_position, pattern=r"^onb:pos:\w+$")],
             CHOOSING_GENDER: [CallbackQueryHandler(chose_gender, pattern=r"^onb:gender:\w+$")],
+            CONFIRMING_ROSTER: [
+                CallbackQueryHandler(chose_roster, pattern=r"^onb:roster:(yes|no)$"),
+            ],
             SHARING_PHONE: [
                 MessageHandler(filters.CONTACT, shared_contact),
                 MessageHandler(text, typed_phone),

@@ -3,6 +3,31 @@
 The draft is the durable record of the answers so far, one row per chat identity: a member who
 leaves for days, or a bot restarted mid-flow, picks up exactly where they were. The same draft
 serves `/profile` edits of an existing member (it starts filled in, at the summary).
+
+Roster matching. An official's roster import creates members who have not joined from a chat yet
+(a `Member` with a phone and no `Identity`). Someone joining with that phone is offered their
+record instead of becoming a duplicate, under these rules:
+
+- The phone is compared exactly, after normalisation (+84…). It must lead to exactly one member
+  who is not erased, and that member must have no chat account on any channel and must not be
+  rejected: a record already claimed is never handed to another account, and a number that two
+  members share (claimed or not) is ambiguous and matches nothing (no name is revealed).
+- A typed number proves nothing: anyone can type a colleague's number. A contact shared through
+  Telegram's button proves it (the contact's user id is the sender's, checked before it gets
+  here). So:
+  - shared own contact: the record is offered with what the roster says ("the roster of <unit>
+    lists this number as <name>. Is that you?"), whatever name was typed;
+  - typed number (always on Zalo, which cannot share contacts): the record is offered only when
+    the typed name equals the roster's name without diacritics and case, and the question shows
+    nothing the person did not type ("is your name, as the roster has it, <the typed name>?").
+- Yes: confirming links the chat account to that member; no new row. The roster's name, union,
+  member code and date of birth stay; position and gender fill only what the roster left empty
+  (a position of "other" counts as empty: the import writes it when the roster has none);
+  the roster's status stays (an active roster member needs no approval). No: a new member is
+  created as usual (pending) and the roster record is not touched.
+- The roster may change between the phone answer and the confirmation (an import, another
+  account claiming the record): confirming checks again, and if the match changed the person is
+  asked again rather than joined (`refresh_roster`).
 """
 
 from __future__ import annotations
@@ -12,9 +37,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, String
-from sqlmodel import Field, SQLModel, delete
+from sqlmodel import Field, SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import audit
+from models.access import actor_for
 from models.base import UTCDateTime, fold, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import (
@@ -42,6 +69,8 @@ class Step(StrEnum):
     POSITION = "position"
     GENDER = "gender"
     PHONE = "phone"
+    # Only when the phone matches a roster record: "is this record yours?"
+    ROSTER = "roster"
     SUMMARY = "summary"
 
 
@@ -61,6 +90,12 @@ class OnboardingDraft(SQLModel, table=True):
     gender: str | None = Field(default=None, sa_column=Column(String(20)))
     phone: str | None = Field(default=None, sa_column=Column(String(20)))
     phone_answered: bool = False
+    # The phone came from the sender's own shared contact: it is proven theirs (module docstring).
+    phone_proven: bool = False
+    # The roster record the phone matched (offered, or accepted when roster_accepted is True).
+    roster_member_id: int | None = Field(default=None, foreign_key="member.id")
+    # The answer to "is this record yours?": None until answered.
+    roster_accepted: bool | None = None
     # After "Edit" on the summary, one answer leads back to the summary, not onwards.
     editing: bool = False
     step: str = Field(default=Step.NAME, sa_column=Column(String(16), nullable=False))
@@ -71,15 +106,44 @@ class OnboardingDraft(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class Joined:
-    """What confirming a draft did: the member, and whether they are new."""
+    """What confirming a draft did: the member, whether they are new, and whether the person
+    joined their existing roster record (then `created` is False)."""
 
     member: Member
     created: bool
+    from_roster: bool = False
+    # For a roster record: whether a shared own contact proved the phone (else it was typed,
+    # and matched with the typed name), which the officials are told.
+    phone_proven: bool = False
+
+
+@dataclass(frozen=True)
+class RosterOffer:
+    """What the question "is this record yours?" may show: the roster's name and union when the
+    phone is proven (a shared own contact), else only the name as the person typed it."""
+
+    name: str
+    unit: OrgUnit | None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What confirming the draft would store, for the summary: for a roster record, its own
+    name and union, with the person's answers only where the roster has nothing."""
+
+    full_name: str | None
+    unit: OrgUnit | None
+    position: str | None
+    gender: str | None
+    phone: str | None
+    roster_member: Member | None
 
 
 def next_step(draft: OnboardingDraft) -> Step:
-    """The question to ask now: after an edit, straight back to the summary."""
-    return Step.SUMMARY if draft.editing else _first_unanswered(draft)
+    """The question to ask now: after an edit, straight back to the summary (unless the edited
+    phone matched a roster record: that question comes first)."""
+    step = _first_unanswered(draft)
+    return Step.SUMMARY if draft.editing and step is not Step.ROSTER else step
 
 
 def _first_unanswered(draft: OnboardingDraft) -> Step:
@@ -93,6 +157,8 @@ def _first_unanswered(draft: OnboardingDraft) -> Step:
         return Step.GENDER
     if not draft.phone_answered:
         return Step.PHONE
+    if draft.roster_member_id is not None and draft.roster_accepted is None:
+        return Step.ROSTER
     return Step.SUMMARY
 
 
@@ -212,6 +278,7 @@ async def answer_phone(
     phone = None if text is None else normalize_phone(text, from_contact=from_contact)
     draft.phone = phone
     draft.phone_answered = True
+    draft.phone_proven = phone is not None and from_contact
     await record_consent(
         session,
         identity=identity,
@@ -219,12 +286,139 @@ async def answer_phone(
         granted=phone is not None,
         locale=locale,
     )
+    # A new number is a new match: any earlier offer or answer about a roster record is void.
+    draft.roster_accepted = None
+    record = await _roster_match(session, draft)
+    draft.roster_member_id = record.id if record is not None else None
     return await _advance(session, draft)
+
+
+# --- roster matching (the rules are in the module docstring) ----------------------------------
+
+
+async def _is_claimed(session: AsyncSession, member_id: int) -> bool:
+    """Whether any chat account, on any channel, is linked to the member."""
+    rows = await session.exec(select(Identity.id).where(Identity.member_id == member_id).limit(1))
+    return rows.first() is not None
+
+
+async def _roster_match(session: AsyncSession, draft: OnboardingDraft) -> Member | None:
+    """The roster record this draft's phone (and, for a typed phone, name) leads to, if any."""
+    if draft.member_id is not None or draft.phone is None:
+        return None  # a profile edit, or no phone: nothing to match
+    rows = await session.exec(
+        select(Member)
+        .where(Member.phone == draft.phone, col(Member.erased_at).is_(None))
+        .order_by(col(Member.id))
+        .limit(2)
+    )
+    found = list(rows.all())
+    if len(found) != 1:
+        return None  # nobody, or a number two members share: ambiguous
+    record = found[0]
+    if record.status == MemberStatus.REJECTED or await _is_claimed(session, record.id):  # type: ignore[arg-type]
+        return None
+    if not draft.phone_proven and fold(record.full_name) != fold(draft.full_name or ""):
+        return None
+    return record
+
+
+def _keeps_position(record: Member) -> bool:
+    """Whether the roster says the position: the import writes "other" when it does not."""
+    return bool(record.position) and record.position != Position.OTHER
+
+
+async def roster_offer(session: AsyncSession, draft: OnboardingDraft) -> RosterOffer:
+    """What the question about the matched roster record shows (never more than the rule
+    allows: see the module docstring)."""
+    record = (
+        None if draft.roster_member_id is None
+        else await session.get(Member, draft.roster_member_id)
+    )
+    if record is None:
+        raise NotFound("onboarding_roster_gone")
+    if draft.phone_proven:
+        return RosterOffer(name=record.full_name, unit=await get_unit(session, record.unit_id))
+    return RosterOffer(name=draft.full_name or "", unit=None)
+
+
+async def answer_roster(session: AsyncSession, draft: OnboardingDraft, accepted: bool) -> Step:
+    """"Yes, that's me" (confirming will join the roster record) or "No" (a new member, as
+    usual); a record no longer free to join is refused, and "No" is then the way on."""
+    if Step(draft.step) is not Step.ROSTER or draft.roster_member_id is None:
+        raise InvalidInput("choice_invalid")
+    if accepted:
+        record = await _roster_match(session, draft)
+        if record is None or record.id != draft.roster_member_id:
+            raise NotAllowed("onboarding_roster_gone")
+    else:
+        draft.roster_member_id = None
+    draft.roster_accepted = accepted
+    return await _advance(session, draft)
+
+
+async def refresh_roster(session: AsyncSession, draft: OnboardingDraft) -> bool:
+    """Matches the roster again before confirming; True when the match changed and the draft
+    went back to a question (the roster question, or the summary without the record), which the
+    person must see before anything is saved."""
+    if draft.member_id is not None or draft.roster_accepted is False:
+        return False
+    record = await _roster_match(session, draft)
+    current = record.id if record is not None else None
+    if current == draft.roster_member_id:
+        return False
+    draft.roster_member_id = current
+    draft.roster_accepted = None
+    await _advance(session, draft)
+    return True
+
+
+async def editable_steps(session: AsyncSession, draft: OnboardingDraft) -> tuple[Step, ...]:
+    """The answers that can still change what is saved: joining a roster record keeps its name
+    and union, and its position and gender when it has them; the phone can always change."""
+    if not draft.roster_accepted or draft.roster_member_id is None:
+        return EDITABLE_STEPS
+    record = await session.get(Member, draft.roster_member_id)
+    if record is None:
+        return EDITABLE_STEPS
+    return tuple(
+        step
+        for step, kept in (
+            (Step.POSITION, _keeps_position(record)),
+            (Step.GENDER, record.gender is not None),
+            (Step.PHONE, False),
+        )
+        if not kept
+    )
+
+
+async def preview(session: AsyncSession, draft: OnboardingDraft) -> Preview:
+    """What confirming would store (see Preview)."""
+    record = None
+    if draft.roster_accepted and draft.roster_member_id is not None:
+        record = await session.get(Member, draft.roster_member_id)
+    if record is None:
+        return Preview(
+            full_name=draft.full_name,
+            unit=await draft_unit(session, draft),
+            position=draft.position,
+            gender=draft.gender,
+            phone=draft.phone,
+            roster_member=None,
+        )
+    return Preview(
+        full_name=record.full_name,
+        unit=await get_unit(session, record.unit_id),
+        position=record.position if _keeps_position(record) else draft.position,
+        gender=record.gender or draft.gender,
+        phone=draft.phone,
+        roster_member=record,
+    )
 
 
 async def edit_answer(session: AsyncSession, draft: OnboardingDraft, step: str) -> Step:
     """From the summary, go back to one question; answering it returns to the summary."""
-    if step not in EDITABLE_STEPS:
+    if step not in await editable_steps(session, draft):
         raise InvalidInput("choice_invalid")
     draft.editing = True
     draft.step = step
@@ -242,10 +436,28 @@ async def confirm(
     session: AsyncSession, *, draft: OnboardingDraft, identity: Identity, locale: str
 ) -> Joined:
     """Turn a complete draft into a member (new: pending, or active through an auto-approving
-    invite for the same unit) or into the edited profile of the existing member."""
+    invite for the same unit), into the person's roster record, or into the edited profile of
+    the existing member.
+
+    Refused with NotAllowed("onboarding_roster_changed") when the roster match is no longer what
+    the person saw (call refresh_roster first, and show them the question it leads to)."""
     if _first_unanswered(draft) is not Step.SUMMARY:
         raise InvalidInput("draft_incomplete")
     assert draft.full_name and draft.unit_id and draft.position  # guaranteed by next_step
+    if draft.member_id is None and draft.roster_accepted is not False:
+        # Locked first, then checked: two accounts confirming the same record at once are
+        # served one after the other, and the second finds it claimed.
+        if draft.roster_member_id is not None:
+            await session.exec(
+                select(Member.id).where(Member.id == draft.roster_member_id).with_for_update()
+            )
+        record = await _roster_match(session, draft)
+        if (record.id if record is not None else None) != draft.roster_member_id:
+            raise NotAllowed("onboarding_roster_changed")
+        if record is not None:
+            return await _join_roster(
+                session, draft=draft, identity=identity, locale=locale, record=record
+            )
     unit = await get_unit(session, draft.unit_id)
     if unit is None or not unit.is_grassroots:
         raise NotFound("unit_unavailable")
@@ -293,3 +505,42 @@ async def confirm(
     await session.delete(draft)
     await session.flush()
     return Joined(member=member, created=created)
+
+
+async def _join_roster(
+    session: AsyncSession,
+    *,
+    draft: OnboardingDraft,
+    identity: Identity,
+    locale: str,
+    record: Member,
+) -> Joined:
+    """Links the chat account to the roster record the person said is theirs; the roster's
+    data stays, the answers fill only its gaps. Audited: who claimed which record, and how."""
+    before = audit.snapshot(record)
+    proven = draft.phone_proven
+    if not _keeps_position(record):
+        record.position = draft.position  # type: ignore[assignment]
+    if record.gender is None and draft.gender != Gender.UNDISCLOSED:
+        record.gender = draft.gender
+    record.locale = identity.locale or locale
+    record.updated_at = utcnow()
+    session.add(record)
+    identity.member_id = record.id
+    session.add(identity)
+    await session.delete(draft)
+    await session.flush()
+    await audit.record(
+        session,
+        await actor_for(session, identity),
+        "member.roster_claim",
+        target_type="member",
+        target_id=record.id,
+        before=before,
+        after={
+            **audit.snapshot(record),
+            "channel": identity.channel,
+            "phone_proven": proven,
+        },
+    )
+    return Joined(member=record, created=False, from_roster=True, phone_proven=proven)

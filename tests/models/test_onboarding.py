@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import onboarding as flow
+from models.audit import entries_about
 from models.base import fold, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import (
     ConsentPurpose,
     ConsentRecord,
+    Gender,
+    Identity,
     Member,
     MemberStatus,
+    Position,
     create_invite,
     ensure_identity,
     has_consent,
@@ -26,7 +30,7 @@ from models.members import (
 )
 from models.onboarding import Step
 from models.org import list_children, search_grassroots
-from tests.factories import make_tree, make_unit
+from tests.factories import make_member, make_tree, make_unit
 
 
 @pytest.mark.parametrize(
@@ -303,3 +307,296 @@ async def test_cancelling_forgets_the_answers(session: AsyncSession) -> None:
     assert await flow.discard_draft(session, identity=identity)
     session.expunge_all()
     assert await flow.get_draft(session, identity) is None
+
+
+# --- roster matching ---------------------------------------------------------------------------
+
+
+async def _roster_record(session: AsyncSession, unit, name="Nguyễn Thị Lan",  # type: ignore[no-untyped-def]
+                         phone="+84912345678", code="DV001") -> Member:
+    """A member imported from the unit's roster: active, no chat account, gaps left empty."""
+    # The import writes "other" for a position the roster does not give.
+    record = await make_member(
+        session, unit, name, phone=phone, member_code=code, gender=None, position=Position.OTHER
+    )
+    record.date_of_birth = date(1985, 3, 2)
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def _at_phone(session: AsyncSession, unit, name: str, external_id: str = "1001"):  # type: ignore[no-untyped-def]
+    """A draft with every answer up to the phone, and its identity."""
+    identity = await _consenting_identity(session, external_id)
+    draft = await flow.start_onboarding(session, identity=identity)
+    await flow.answer_name(session, draft, name)
+    await flow.answer_unit(session, draft, unit.id)
+    await flow.answer_position(session, draft, "teacher")
+    await flow.answer_gender(session, draft, "female", identity=identity, locale="vi")
+    return draft, identity
+
+
+async def _share(session: AsyncSession, draft, identity, phone="0912345678") -> Step:  # type: ignore[no-untyped-def]
+    return await flow.answer_phone(
+        session, draft, phone, identity=identity, locale="vi", from_contact=True
+    )
+
+
+async def _type(session: AsyncSession, draft, identity, phone="0912 345 678") -> Step:  # type: ignore[no-untyped-def]
+    return await flow.answer_phone(session, draft, phone, identity=identity, locale="vi")
+
+
+async def _members(session: AsyncSession) -> list[Member]:
+    return list((await session.exec(select(Member).order_by(Member.id))).all())
+
+
+async def test_a_shared_contact_is_offered_the_roster_record_whatever_name_was_typed(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["du"], "Lan Nguyễn")
+    assert await _share(session, draft, identity, "84912345678") == Step.ROSTER
+    assert draft.roster_member_id == record.id
+    offer = await flow.roster_offer(session, draft)
+    assert offer.name == "Nguyễn Thị Lan" and offer.unit.id == units["trai"].id
+
+
+async def test_a_typed_phone_with_the_same_name_without_diacritics_is_offered(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "NGUYEN thi  lan")
+    assert await _type(session, draft, identity) == Step.ROSTER
+    assert draft.roster_member_id == record.id
+    offer = await flow.roster_offer(session, draft)
+    # Only what the person typed: the name as they typed it, and no union.
+    assert offer.name == "NGUYEN thi lan" and offer.unit is None
+
+
+async def test_a_typed_phone_with_another_name_is_not_offered_and_reveals_nothing(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["du"], "Trần Văn Minh")
+    assert await _type(session, draft, identity) == Step.SUMMARY
+    assert draft.roster_member_id is None
+    with pytest.raises(NotFound):
+        await flow.roster_offer(session, draft)
+    shown = await flow.preview(session, draft)
+    assert (shown.full_name, shown.unit.id, shown.roster_member) == (
+        "Trần Văn Minh", units["du"].id, None
+    )
+    assert not await flow.refresh_roster(session, draft)  # confirming does not find it either
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert joined.created and not joined.from_roster
+    assert joined.member.status == MemberStatus.PENDING
+
+
+async def test_a_record_claimed_by_a_chat_account_is_never_offered(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    await make_member(session, units["trai"], "Nguyễn Thị Lan", phone="+84912345678",
+                      zalo_id=77, member_code="DV001")
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    assert await _share(session, draft, identity) == Step.SUMMARY
+    assert draft.roster_member_id is None
+
+
+async def test_a_number_two_records_share_matches_neither(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    await _roster_record(session, units["trai"], "Nguyễn Thị Lan", code="DV001")
+    await _roster_record(session, units["du"], "Nguyễn Văn Nam", code="DV002")
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    assert await _share(session, draft, identity) == Step.SUMMARY
+    assert draft.roster_member_id is None
+    typed, typed_identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan", "1002")
+    assert await _type(session, typed, typed_identity) == Step.SUMMARY
+
+
+async def test_erased_and_rejected_records_are_not_offered(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    erased = await _roster_record(session, units["trai"], phone="+84912345678", code="DV001")
+    erased.erased_at = utcnow()
+    rejected = await _roster_record(session, units["trai"], phone="+84987654321", code="DV002")
+    rejected.status = MemberStatus.REJECTED
+    session.add_all([erased, rejected])
+    await session.flush()
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    assert await _share(session, draft, identity, "0912345678") == Step.SUMMARY
+    assert await _share(session, draft, identity, "0987654321") == Step.SUMMARY
+
+
+async def test_yes_joins_the_roster_record_without_a_duplicate(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["du"], "Lan Nguyễn")
+    identity.locale = "en"
+    await _share(session, draft, identity)
+    assert await flow.answer_roster(session, draft, True) == Step.SUMMARY
+    shown = await flow.preview(session, draft)  # the summary shows what will be saved
+    assert (shown.full_name, shown.unit.id, shown.position, shown.gender) == (
+        "Nguyễn Thị Lan", units["trai"].id, "teacher", "female"
+    )
+    assert shown.roster_member.member_code == "DV001"
+    # Name and union come from the roster; position and gender fill its gaps; the phone stays.
+    assert await flow.editable_steps(session, draft) == (Step.POSITION, Step.GENDER, Step.PHONE)
+
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert (joined.created, joined.from_roster, joined.phone_proven) == (False, True, True)
+    assert joined.member.id == record.id and identity.member_id == record.id
+    [member] = await _members(session)
+    assert (member.full_name, member.unit_id, member.member_code, member.date_of_birth) == (
+        "Nguyễn Thị Lan", units["trai"].id, "DV001", date(1985, 3, 2)
+    )
+    assert (member.position, member.gender, member.phone) == ("teacher", "female", "+84912345678")
+    assert member.status == MemberStatus.ACTIVE and member.locale == "en"
+    assert await has_consent(session, identity=identity, purpose=ConsentPurpose.MEMBERSHIP)
+    assert await flow.get_draft(session, identity) is None
+    [entry] = await entries_about(session, target_type="member", target_id=record.id)
+    assert entry.action == "member.roster_claim" and entry.actor_member_id == record.id
+    assert entry.after["channel"] == "telegram" and entry.after["phone_proven"] is True
+
+
+async def test_the_roster_keeps_what_it_has_and_the_answers_only_fill_gaps(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await make_member(session, units["trai"], "Nguyễn Thị Lan", phone="+84912345678",
+                               position=Position.MANAGER, gender=Gender.FEMALE)
+    draft, identity = await _at_phone(session, units["trai"], "Nguyen Thi Lan")
+    await flow.answer_gender(session, draft, "undisclosed", identity=identity, locale="vi")
+    await _type(session, draft, identity)
+    await flow.answer_roster(session, draft, True)
+    assert await flow.editable_steps(session, draft) == (Step.PHONE,)
+    with pytest.raises(InvalidInput):
+        await flow.edit_answer(session, draft, Step.NAME)
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert joined.member.id == record.id and not joined.phone_proven
+    assert (record.full_name, record.position, record.gender) == (
+        "Nguyễn Thị Lan", "manager", "female"
+    )
+
+
+async def test_no_creates_a_new_pending_member_and_leaves_the_record_alone(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    before = (record.full_name, record.unit_id, record.position, record.gender, record.status,
+              record.member_code, record.locale, record.updated_at)
+    draft, identity = await _at_phone(session, units["du"], "Nguyễn Thị Lan")
+    await _share(session, draft, identity)
+    assert await flow.answer_roster(session, draft, False) == Step.SUMMARY
+    assert draft.roster_member_id is None and (await flow.preview(session, draft)).unit.id == (
+        units["du"].id
+    )
+    assert not await flow.refresh_roster(session, draft)  # "no" is not asked again
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert joined.created and not joined.from_roster and joined.member.id != record.id
+    assert joined.member.status == MemberStatus.PENDING and joined.member.unit_id == units["du"].id
+    after = (record.full_name, record.unit_id, record.position, record.gender, record.status,
+             record.member_code, record.locale, record.updated_at)
+    assert after == before
+    assert not (await session.exec(select(Identity).where(Identity.member_id == record.id))).all()
+
+
+async def test_the_roster_question_must_be_answered_before_confirming(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    await _share(session, draft, identity)
+    with pytest.raises(InvalidInput):
+        await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    with pytest.raises(InvalidInput):  # only the "is this yours" question takes this answer
+        await flow.answer_roster(session, await _summary_draft(session, units), True)
+    assert len(await _members(session)) == 1
+
+
+async def _summary_draft(session: AsyncSession, units: dict):  # type: ignore[no-untyped-def]
+    draft, identity = await _at_phone(session, units["du"], "Trần Văn Minh", "2002")
+    await _type(session, draft, identity, "0977000111")
+    return draft
+
+
+async def test_a_record_claimed_meanwhile_is_not_joined(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    await _share(session, draft, identity)
+    other, other_identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan", "1002")
+    await _share(session, other, other_identity)
+    await flow.answer_roster(session, draft, True)
+    await flow.answer_roster(session, other, True)
+    await flow.confirm(session, draft=other, identity=other_identity, locale="vi")
+
+    # The first account is not handed the record: confirming is refused until they have seen
+    # the summary again, which now creates a new member for the officials to check.
+    with pytest.raises(NotAllowed) as refused:
+        await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert refused.value.code == "onboarding_roster_changed"
+    assert await flow.refresh_roster(session, draft)
+    assert draft.step == Step.SUMMARY and draft.roster_member_id is None
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert joined.created and joined.member.id != record.id
+    assert joined.member.status == MemberStatus.PENDING
+    claimed = (await session.exec(select(Identity).where(Identity.member_id == record.id))).all()
+    assert [i.external_id for i in claimed] == ["1002"]
+
+
+async def test_saying_yes_to_a_record_claimed_meanwhile_is_refused(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    await _share(session, draft, identity)
+    session.add(Identity(channel="zalo", external_id="9", member_id=record.id))
+    await session.flush()
+    with pytest.raises(NotAllowed) as refused:
+        await flow.answer_roster(session, draft, True)
+    assert refused.value.code == "onboarding_roster_gone"
+    assert await flow.answer_roster(session, draft, False) == Step.SUMMARY
+
+
+async def test_a_roster_imported_before_confirming_is_offered_then(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    await _type(session, draft, identity)
+    assert draft.step == Step.SUMMARY
+    record = await _roster_record(session, units["trai"])  # the official imports the roster
+    with pytest.raises(NotAllowed):
+        await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert await flow.refresh_roster(session, draft)
+    assert draft.step == Step.ROSTER and draft.roster_member_id == record.id
+    await flow.answer_roster(session, draft, True)
+    assert not await flow.refresh_roster(session, draft)
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert joined.member.id == record.id and len(await _members(session)) == 1
+
+
+async def test_a_new_phone_is_a_new_match(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
+    await _share(session, draft, identity)
+    await flow.answer_roster(session, draft, True)
+    await flow.edit_answer(session, draft, Step.PHONE)
+    assert await _type(session, draft, identity, "0977000111") == Step.SUMMARY
+    assert draft.roster_member_id is None and draft.roster_accepted is None
+    await flow.edit_answer(session, draft, Step.PHONE)
+    assert await _type(session, draft, identity) == Step.ROSTER  # asked again, even mid-edit
+    assert not draft.phone_proven
+
+
+async def test_a_profile_edit_never_matches_a_roster_record(session: AsyncSession) -> None:
+    units = await make_tree(session)
+    await _roster_record(session, units["trai"])
+    member = await make_member(session, units["trai"], "Nguyễn Thị Lan", telegram_id=1001)
+    identity = (await session.exec(select(Identity).where(Identity.member_id == member.id))).one()
+    edit = await flow.begin_profile_edit(session, identity=identity, member=member)
+    await flow.edit_answer(session, edit, Step.PHONE)
+    assert await _share(session, edit, identity) == Step.SUMMARY
+    joined = await flow.confirm(session, draft=edit, identity=identity, locale="vi")
+    assert joined.member.id == member.id and not joined.from_roster

@@ -66,15 +66,93 @@ async def _demo(settings: Settings) -> None:
 
 
 async def _units_import(settings: Settings, path: Path) -> int:
-    """`unionbot units import FILE` (the organisation tree feature fills this in)."""
-    raise NotImplementedError
+    """`unionbot units import FILE`: every error with its row number and nothing changed
+    (status 1), or the units created and updated in one transaction and a summary."""
+    from models.org_import import import_units
+
+    engine = database.create_engine(settings.database_url)
+    try:
+        await database.upgrade(engine)
+        async with database.create_session_factory(engine)() as session:
+            result = await import_units(session, path)
+            if result.errors:
+                await session.rollback()
+                for error in result.errors:
+                    print(f"{path.name}: {error}", file=sys.stderr)
+                print(
+                    f"{path.name}: {len(result.errors)} error(s); nothing was imported",
+                    file=sys.stderr,
+                )
+                return 1
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"{path.name}: {result.summary}")
+    return 0
 
 
 async def _members_import(
     settings: Settings, path: Path, *, unit_code: str, valid_rows: bool, report: Path | None
 ) -> int:
-    """`unionbot members import FILE --unit CODE` (the roster feature fills this in)."""
-    raise NotImplementedError
+    """`unionbot members import FILE --unit CODE`: imports a roster as the operator (any unit),
+    rows without a unit code going to CODE. Prints the counts, or every problem with its row
+    number (in DEFAULT_LOCALE) and writes them to the report file; with problems nothing is
+    imported (exit status 1) unless --valid-rows."""
+    import html
+
+    from bot.i18n import load_translator
+    from models import roster
+    from models.errors import DomainError
+
+    translator = load_translator(settings.default_locale)
+
+    def t(key: str, /, **params: object) -> str:
+        return html.unescape(translator.t(None, key, **params))
+
+    try:
+        content = await asyncio.to_thread(path.read_bytes)
+    except OSError as error:
+        print(f"unionbot: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return 1
+    engine = database.create_engine(settings.database_url)
+    try:
+        await database.upgrade(engine)
+        async with database.create_session_factory(engine)() as session:
+            unit = await roster.unit_for_code(session, unit_code)
+            if unit is None:
+                print(f"unionbot: --unit: {t('error.roster_unit_unknown', unit=unit_code)}",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            try:
+                result = await roster.import_roster(
+                    session, None, filename=path.name, content=content, default_unit=unit,
+                    valid_rows=valid_rows,
+                )  # fmt: skip
+            except DomainError as error:
+                print(f"unionbot: {path.name}: {t(f'error.{error.code}', **error.params)}",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            await session.commit()
+    finally:
+        await engine.dispose()
+    for row in result.bad_rows:
+        problems = roster.describe(row.problems, t)
+        print(t("roster.error_line", row=row.number, problems=problems))
+    target = report or path.with_name(roster.report_name(path.name))
+    if result.bad_rows:
+        await asyncio.to_thread(target.write_bytes, roster.error_report(result, t))
+    counts = {"file": path.name, "created": result.created, "updated": result.updated,
+              "unchanged": result.unchanged}  # fmt: skip
+    if not result.imported:
+        print(t("roster.cli_errors", file=path.name, bad=len(result.bad_rows),
+                total=result.total, report=str(target), valid=result.valid))  # fmt: skip
+        return 1
+    if result.bad_rows:
+        print(t("roster.done_skipped", skipped=len(result.bad_rows), **counts))
+        print(t("roster.cli_report", report=str(target)))
+    else:
+        print(t("roster.done", total=result.total, **counts))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

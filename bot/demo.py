@@ -1,7 +1,8 @@
 """`unionbot demo-data`: a realistic sample to try the bot with, loaded once (idempotent).
 
 A city federation, its education union, four district education unions, thirty schools with
-real-sounding Vietnamese names, a few hundred members and an invite code per school. Each later
+real-sounding Vietnamese names in two emulation blocs across the districts, a few hundred
+members with member codes and an invite code per school. Each later
 feature adds its own sample (movements, initiatives, announcements) here.
 """
 
@@ -14,9 +15,13 @@ from sqlmodel import func, select
 from bot.database import SessionFactory
 from models.base import fold
 from models.members import Gender, Invite, Member, MemberStatus, Position, create_invite
-from models.org import OrgKind, OrgUnit, create_unit
+from models.org import OrgKind, OrgUnit, create_bloc, create_unit, tag_unit
 
 ROOT_CODE = "LDLD-HN"
+
+# Emulation blocs (cụm/khối thi đua) group schools of one level across the districts.
+BLOCS = {"CUM-THCS": ("Cụm thi đua các trường THCS", "Trường THCS"),
+         "KHOI-MN": ("Khối thi đua Mầm non", "Trường Mầm non")}
 
 DISTRICTS = {
     "BD": ("Ba Đình", ["Trường THCS Nguyễn Trãi", "Trường Tiểu học Ngọc Hà",
@@ -82,9 +87,14 @@ async def load_demo_data(sessions: SessionFactory, *, seed: int = 2026) -> str:
                         kind=OrgKind.GRASSROOTS, parent=unit,
                     )
                 )
+        for code, (name, prefix) in BLOCS.items():
+            bloc = await create_bloc(session, actor=None, name=name, code=code)
+            for school in schools:
+                if school.name.startswith(prefix):
+                    await tag_unit(session, actor=None, unit=school, bloc=bloc)
         positions = [Position.TEACHER] * 7 + [Position.STAFF, Position.MANAGER, Position.OTHER]
         for school in schools:
-            for _ in range(rng.randint(8, 16)):
+            for number in range(1, rng.randint(8, 16) + 1):
                 name, gender = _person(rng)
                 session.add(
                     Member(
@@ -96,6 +106,7 @@ async def load_demo_data(sessions: SessionFactory, *, seed: int = 2026) -> str:
                         phone=f"+849{rng.randint(10_000_000, 99_999_999)}",
                         status=MemberStatus.ACTIVE,
                         locale="vi",
+                        member_code=f"DV-{school.code}-{number:03d}",
                     )
                 )
             await create_invite(
@@ -106,7 +117,8 @@ async def load_demo_data(sessions: SessionFactory, *, seed: int = 2026) -> str:
         members = (await session.exec(select(func.count()).select_from(Member))).one()
         invites = (await session.exec(select(func.count()).select_from(Invite))).one()
     return (
-        f"Loaded demo data: 1 federation, 5 education unions, {len(schools)} schools, "
+        f"Loaded demo data: 1 federation, 5 education unions, {len(schools)} schools in "
+        f"{len(BLOCS)} emulation blocs, "
         f"{members} members, {invites} invite codes (e.g. /start DEMO-{schools[0].code} joins "
         f"{schools[0].name} and is approved at once; /start DEMO-{schools[1].code} waits for "
         "approval)."

@@ -8,7 +8,7 @@ from sqlmodel import func, select
 from bot import database
 from bot.demo import load_demo_data
 from models.members import Member, resolve_invite
-from models.org import OrgKind, OrgUnit, search_grassroots
+from models.org import EmulationBloc, OrgKind, OrgUnit, search_grassroots, units_in_bloc
 
 
 async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine) -> None:
@@ -30,3 +30,9 @@ async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine
         assert 0.6 < women / members < 0.9
         [trai] = await search_grassroots(session, text="nguyen trai")
         assert (await resolve_invite(session, "DEMO-BD-01")).unit_id == trai.id
+        thcs = (await session.exec(select(EmulationBloc).where(EmulationBloc.code == "CUM-THCS")))
+        schools = await units_in_bloc(session, bloc=thcs.one())
+        assert trai in schools and len({s.parent_id for s in schools}) == 4  # every district
+        assert all(s.name.startswith("Trường THCS") for s in schools) and len(schools) >= 4
+        codes = (await session.exec(select(Member.member_code))).all()
+        assert len(set(codes)) == members and None not in codes

@@ -28,6 +28,7 @@ from telegram.warnings import PTBUserWarning
 from bot.context import UnionContext
 from bot.notify import notify_member
 from handlers import common
+from handlers.onboarding import roster_record_label
 from models import approvals as model
 from models.access import Actor
 from models.errors import DomainError, NotAllowed
@@ -81,6 +82,9 @@ async def _page(
                 when=context.local_time(member.created_at),
             )
         )
+        claimed = shown.claims.get(member.id)  # type: ignore[arg-type]
+        if claimed is not None:  # a typed phone and name: the official compares the two
+            lines.append(context.t("approvals.claim_line", record=roster_record_label(claimed)))
         rows.append([(context.t("approvals.approve_button", name=member.full_name),
                       f"apr:ok:{member.id}:{page}")])
         rows.append([(context.t("approvals.reject_button", name=member.full_name),
@@ -162,8 +166,9 @@ async def approved(update: Update, context: UnionContext) -> None:
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
-            member = await model.member_to_decide(session, actor, member_id=member_id)
-            await model.approve(session, actor, member=member)
+            pending = await model.member_to_decide(session, actor, member_id=member_id)
+            # A roster claim comes back as the record the person is now linked to.
+            member = await model.approve(session, actor, member=pending)
         except DomainError as error:
             await session.rollback()
             await common.refuse(update, context, error)

@@ -106,6 +106,11 @@ def _gender_label(context: UnionContext, value: str | None) -> str:
     return context.t(f"gender.{value or Gender.UNDISCLOSED}")
 
 
+def roster_record_label(record: Member) -> str:
+    """A roster record as officials name it: its name, and its member code when it has one."""
+    return f"{record.full_name} ({record.member_code})" if record.member_code else record.full_name
+
+
 async def _unit_label(session: AsyncSession, unit: OrgUnit | None) -> str:
     if unit is None:
         return "—"
@@ -252,6 +257,8 @@ async def _summary_text(
         gender=_gender_label(context, shown.gender),
         phone=shown.phone or context.t("onboarding.no_phone"),
     )
+    if shown.roster_claim:  # a typed phone: nothing of the record, an official will check
+        return f"{context.t('onboarding.roster_claim_note')}\n\n{text}"
     record = shown.roster_member
     if record is None:
         return text
@@ -627,7 +634,9 @@ async def confirmed(update: Update, context: UnionContext) -> State:
     if not joined_now:
         await common.reply(update, context.t("profile.saved"))
     else:
-        if member.status != MemberStatus.ACTIVE:
+        if joined.claimed is not None:
+            key = "onboarding.roster_claim_pending"
+        elif member.status != MemberStatus.ACTIVE:
             key = "onboarding.joined_pending"
         elif joined.from_roster:
             key = "onboarding.roster_joined"
@@ -646,20 +655,25 @@ async def _notify_officials(
     joined: flow.Joined,
 ) -> None:
     # Each official is reached on their own channel, whichever channel the member used. A roster
-    # match says how the phone was checked: a typed number and name are weaker than a contact.
-    extra: dict[str, Localized] = {}
+    # record joined at once says how the phone was proven; a claim made with a typed phone names
+    # the record (officials may see its code), so they can check it is that person.
+    extra: dict[str, object] = {}
+    key = "onboarding.official_new_member"
     if joined.from_roster:
+        key = "onboarding.roster_official_matched"
         extra["how"] = Localized(
             "onboarding.roster_via_contact" if joined.phone_proven
             else "onboarding.roster_via_typed"
         )
+    elif joined.claimed is not None:
+        key = "onboarding.roster_official_claim"
+        extra["record"] = roster_record_label(joined.claimed)
     for official in officials:
         await send_notice(
             context.services,
             official,
             official.locale,
-            "onboarding.roster_official_matched" if joined.from_roster
-            else "onboarding.official_new_member",
+            key,
             name=member.full_name,
             unit=unit.name if unit else "",
             position=Localized(f"position.{member.position}"),

@@ -11,7 +11,7 @@ import unicodedata
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Date, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -92,6 +92,12 @@ class Member(SQLModel, table=True):
     is_union_member: bool | None = Field(default=None)
     # Why an official rejected the request to join (shown to the member).
     status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A pending request from someone who said a roster record is theirs with a phone they only
+    # typed: the record's id, linked on approval (models/approvals.py). No foreign key: the
+    # record may be erased or claimed meanwhile, and approval checks it again.
+    claims_member_id: int | None = Field(
+        default=None, sa_column=Column(Integer, nullable=True, index=True)
+    )
     # Set by /deleteme: the personal fields are blanked; the row stays so counts stay right.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(

@@ -11,7 +11,8 @@ record instead of becoming a duplicate, under these rules:
 - The phone is compared exactly, after normalisation (+84…). It must lead to exactly one member
   who is not erased, and that member must have no chat account on any channel and must not be
   rejected: a record already claimed is never handed to another account, and a number that two
-  members share (claimed or not) is ambiguous and matches nothing (no name is revealed).
+  members share (claimed or not) is ambiguous and matches nothing (no name is revealed). A
+  pending claim on a record (below) is not a second member with that number.
 - A typed number proves nothing: anyone can type a colleague's number. A contact shared through
   Telegram's button proves it (the contact's user id is the sender's, checked before it gets
   here). So:
@@ -20,11 +21,17 @@ record instead of becoming a duplicate, under these rules:
   - typed number (always on Zalo, which cannot share contacts): the record is offered only when
     the typed name equals the roster's name without diacritics and case, and the question shows
     nothing the person did not type ("is your name, as the roster has it, <the typed name>?").
-- Yes: confirming links the chat account to that member; no new row. The roster's name, union,
-  member code and date of birth stay; position and gender fill only what the roster left empty
-  (a position of "other" counts as empty: the import writes it when the roster has none);
-  the roster's status stays (an active roster member needs no approval). No: a new member is
-  created as usual (pending) and the roster record is not touched.
+- Yes, with a proven phone: confirming links the chat account to that member; no new row. The
+  roster's name, union, member code and date of birth stay; position and gender fill only what
+  the roster left empty (a position of "other" counts as empty: the import writes it when the
+  roster has none); the roster's status stays (an active roster member needs no approval).
+- Yes, with a typed phone: knowing a colleague's name and number must not hand over their
+  record (and with it their date of birth and member code). Confirming creates a new pending
+  member from the person's own answers, in the record's union, with `claims_member_id` naming
+  the record, which is not touched; the summary does not show the record's member code. The
+  union's officials see the claim and decide: approving links the person to the record
+  (models/approvals.py), rejecting leaves the record alone.
+- No: a new member is created as usual (pending) and the roster record is not touched.
 - The roster may change between the phone answer and the confirmation (an import, another
   account claiming the record): confirming checks again, and if the match changed the person is
   asked again rather than joined (`refresh_roster`).
@@ -107,14 +114,16 @@ class OnboardingDraft(SQLModel, table=True):
 @dataclass(frozen=True)
 class Joined:
     """What confirming a draft did: the member, whether they are new, and whether the person
-    joined their existing roster record (then `created` is False)."""
+    joined their existing roster record (then `created` is False) or asked to be linked to it
+    (then the member is new and pending, and `claimed` is the record)."""
 
     member: Member
     created: bool
     from_roster: bool = False
-    # For a roster record: whether a shared own contact proved the phone (else it was typed,
-    # and matched with the typed name), which the officials are told.
+    # For a roster record joined at once: a shared own contact proved the phone.
     phone_proven: bool = False
+    # The roster record a typed phone and name claim, linked only when an official approves.
+    claimed: Member | None = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +137,10 @@ class RosterOffer:
 
 @dataclass(frozen=True)
 class Preview:
-    """What confirming the draft would store, for the summary: for a roster record, its own
-    name and union, with the person's answers only where the roster has nothing."""
+    """What confirming the draft would store, for the summary: for a roster record joined with
+    a proven phone, its own name and union, with the person's answers only where the roster has
+    nothing (`roster_member`); for a record claimed with a typed phone, the person's own answers
+    in the record's union, and nothing of the record (`roster_claim`)."""
 
     full_name: str | None
     unit: OrgUnit | None
@@ -137,6 +148,7 @@ class Preview:
     gender: str | None
     phone: str | None
     roster_member: Member | None
+    roster_claim: bool = False
 
 
 def next_step(draft: OnboardingDraft) -> Step:
@@ -306,9 +318,15 @@ async def _roster_match(session: AsyncSession, draft: OnboardingDraft) -> Member
     """The roster record this draft's phone (and, for a typed phone, name) leads to, if any."""
     if draft.member_id is not None or draft.phone is None:
         return None  # a profile edit, or no phone: nothing to match
+    # A pending claim on a record (a typed phone) repeats the record's number: it is not a
+    # second owner, and must not hide the record from its owner's shared contact.
     rows = await session.exec(
         select(Member)
-        .where(Member.phone == draft.phone, col(Member.erased_at).is_(None))
+        .where(
+            Member.phone == draft.phone,
+            col(Member.erased_at).is_(None),
+            col(Member.claims_member_id).is_(None),
+        )
         .order_by(col(Member.id))
         .limit(2)
     )
@@ -328,6 +346,29 @@ def _keeps_position(record: Member) -> bool:
     return bool(record.position) and record.position != Position.OTHER
 
 
+async def is_free_roster_record(session: AsyncSession, record: Member) -> bool:
+    """Whether the member is still a roster record nobody has joined: not erased, active, and
+    no chat account on any channel (checked again when an official approves a claim)."""
+    return (
+        record.erased_at is None
+        and record.status == MemberStatus.ACTIVE
+        and not await _is_claimed(session, record.id)  # type: ignore[arg-type]
+    )
+
+
+def fill_roster_gaps(
+    record: Member, *, position: str | None, gender: str | None, locale: str | None
+) -> None:
+    """The person's answers fill only what the roster left empty; their language is theirs."""
+    if not _keeps_position(record) and position:
+        record.position = position
+    if record.gender is None and gender not in (None, Gender.UNDISCLOSED):
+        record.gender = gender
+    if locale:
+        record.locale = locale
+    record.updated_at = utcnow()
+
+
 async def roster_offer(session: AsyncSession, draft: OnboardingDraft) -> RosterOffer:
     """What the question about the matched roster record shows (never more than the rule
     allows: see the module docstring)."""
@@ -343,8 +384,9 @@ async def roster_offer(session: AsyncSession, draft: OnboardingDraft) -> RosterO
 
 
 async def answer_roster(session: AsyncSession, draft: OnboardingDraft, accepted: bool) -> Step:
-    """"Yes, that's me" (confirming will join the roster record) or "No" (a new member, as
-    usual); a record no longer free to join is refused, and "No" is then the way on."""
+    """"Yes, that's me" (confirming will join the roster record, or with a typed phone ask the
+    officials to link it) or "No" (a new member, as usual); a record no longer free to join is
+    refused, and "No" is then the way on."""
     if Step(draft.step) is not Step.ROSTER or draft.roster_member_id is None:
         raise InvalidInput("choice_invalid")
     if accepted:
@@ -375,12 +417,15 @@ async def refresh_roster(session: AsyncSession, draft: OnboardingDraft) -> bool:
 
 async def editable_steps(session: AsyncSession, draft: OnboardingDraft) -> tuple[Step, ...]:
     """The answers that can still change what is saved: joining a roster record keeps its name
-    and union, and its position and gender when it has them; the phone can always change."""
+    and union, and its position and gender when it has them; claiming one with a typed phone
+    keeps the name that matched and the record's union; the phone can always change."""
     if not draft.roster_accepted or draft.roster_member_id is None:
         return EDITABLE_STEPS
     record = await session.get(Member, draft.roster_member_id)
     if record is None:
         return EDITABLE_STEPS
+    if not draft.phone_proven:
+        return (Step.POSITION, Step.GENDER, Step.PHONE)
     return tuple(
         step
         for step, kept in (
@@ -405,6 +450,17 @@ async def preview(session: AsyncSession, draft: OnboardingDraft) -> Preview:
             gender=draft.gender,
             phone=draft.phone,
             roster_member=None,
+        )
+    if not draft.phone_proven:
+        # A claim: what the person answered, in the record's union; nothing else of the record.
+        return Preview(
+            full_name=draft.full_name,
+            unit=await get_unit(session, record.unit_id),
+            position=draft.position,
+            gender=draft.gender,
+            phone=draft.phone,
+            roster_member=None,
+            roster_claim=True,
         )
     return Preview(
         full_name=record.full_name,
@@ -436,8 +492,8 @@ async def confirm(
     session: AsyncSession, *, draft: OnboardingDraft, identity: Identity, locale: str
 ) -> Joined:
     """Turn a complete draft into a member (new: pending, or active through an auto-approving
-    invite for the same unit), into the person's roster record, or into the edited profile of
-    the existing member.
+    invite for the same unit), into the person's roster record (a proven phone), into a pending
+    claim on it (a typed phone), or into the edited profile of the existing member.
 
     Refused with NotAllowed("onboarding_roster_changed") when the roster match is no longer what
     the person saw (call refresh_roster first, and show them the question it leads to)."""
@@ -454,8 +510,12 @@ async def confirm(
         record = await _roster_match(session, draft)
         if (record.id if record is not None else None) != draft.roster_member_id:
             raise NotAllowed("onboarding_roster_changed")
-        if record is not None:
+        if record is not None and draft.phone_proven:
             return await _join_roster(
+                session, draft=draft, identity=identity, locale=locale, record=record
+            )
+        if record is not None:
+            return await _request_roster_claim(
                 session, draft=draft, identity=identity, locale=locale, record=record
             )
     unit = await get_unit(session, draft.unit_id)
@@ -519,12 +579,9 @@ async def _join_roster(
     data stays, the answers fill only its gaps. Audited: who claimed which record, and how."""
     before = audit.snapshot(record)
     proven = draft.phone_proven
-    if not _keeps_position(record):
-        record.position = draft.position  # type: ignore[assignment]
-    if record.gender is None and draft.gender != Gender.UNDISCLOSED:
-        record.gender = draft.gender
-    record.locale = identity.locale or locale
-    record.updated_at = utcnow()
+    fill_roster_gaps(
+        record, position=draft.position, gender=draft.gender, locale=identity.locale or locale
+    )
     session.add(record)
     identity.member_id = record.id
     session.add(identity)
@@ -544,3 +601,53 @@ async def _join_roster(
         },
     )
     return Joined(member=record, created=False, from_roster=True, phone_proven=proven)
+
+
+async def _request_roster_claim(
+    session: AsyncSession,
+    *,
+    draft: OnboardingDraft,
+    identity: Identity,
+    locale: str,
+    record: Member,
+) -> Joined:
+    """A new pending member from the person's own answers, in the record's union, claiming the
+    record; an official's approval links them to it. The record is not touched. Audited."""
+    unit = await get_unit(session, record.unit_id)
+    if unit is None or not unit.is_grassroots:
+        raise NotFound("unit_unavailable")
+    assert draft.full_name and draft.position  # guaranteed by next_step
+    invite = None if draft.invite_id is None else await session.get(Invite, draft.invite_id)
+    member = Member(
+        full_name=draft.full_name,
+        full_name_folded=fold(draft.full_name),
+        unit_id=record.unit_id,
+        position=draft.position,
+        gender=None if draft.gender == Gender.UNDISCLOSED else draft.gender,
+        phone=draft.phone,
+        # Always pending, even through an auto-approving invite: an official must check.
+        status=MemberStatus.PENDING,
+        locale=identity.locale or locale,
+        invite_id=invite.id if invite else None,
+        claims_member_id=record.id,
+    )
+    session.add(member)
+    await session.flush()
+    identity.member_id = member.id
+    session.add(identity)
+    await session.delete(draft)
+    await session.flush()
+    await audit.record(
+        session,
+        await actor_for(session, identity),
+        "member.roster_claim_requested",
+        target_type="member",
+        target_id=member.id,
+        before=None,
+        after={
+            **audit.snapshot(member),
+            "claims_member_id": record.id,
+            "channel": identity.channel,
+        },
+    )
+    return Joined(member=member, created=True, claimed=record)

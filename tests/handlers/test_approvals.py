@@ -184,3 +184,34 @@ async def test_forged_and_stale_buttons_are_refused_and_change_nothing(
     teacher = tg.user(first_name="Lan")
     await teacher.send("/pending")
     assert "dành cho cán bộ công đoàn" in (await next_sent(teacher)).text
+
+
+async def test_the_queue_shows_which_roster_record_a_typed_phone_claims(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    await make_official(db, units["trai"], telegram_id=OFFICIAL_ID)
+    record = await make_member(db, units["trai"], "Nguyễn Thị Lan", phone="+84912345678",
+                               member_code="DV001", gender=None)
+    claim = await make_member(db, units["trai"], "Nguyen Thi Lan", telegram_id=LAN_ID,
+                              phone="+84912345678", status=PENDING, locale="en")
+    claim.claims_member_id = record.id
+    db.add(claim)
+    await db.commit()
+    official = tg.user(first_name="Hùng", user_id=OFFICIAL_ID)
+    lan_tg = tg.user(first_name="Lan", user_id=LAN_ID)
+
+    await official.send("/pending")
+    queue = await next_sent(official)
+    assert "<b>Nguyen Thi Lan</b>" in queue.text
+    assert "Nhận là <b>Nguyễn Thị Lan (DV001)</b> trong danh sách đoàn viên" in queue.text
+    assert "chưa xác minh" in queue.text
+
+    await official.tap("✅ Duyệt Nguyen Thi Lan")
+    notice = await next_sent(lan_tg)  # on her account, now the record's, in her language
+    assert "has been approved" in notice.text
+    assert "Không có ai đang chờ duyệt" in (await official.next_message()).text
+    await lan_tg.send("/profile")
+    card = await next_sent(lan_tg)
+    assert "Nguyễn Thị Lan" in card.text and "Member code: DV001" in card.text
+    [entry] = await entries_about(db, target_type="member", target_id=_id(record))
+    assert entry.action == "member.roster_claim_approved"

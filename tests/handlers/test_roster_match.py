@@ -13,7 +13,7 @@ from models.members import Identity, Member
 from models.org import OrgUnit
 from tests.botapi.telegram import BotMessage, FakeTelegram, TgUser
 from tests.botapi.zalo import FakeZalo
-from tests.factories import make_member
+from tests.factories import make_member, make_official
 from tests.handlers.conftest import ADMIN_ID
 from tests.handlers.helpers import (
     agree_and_name,
@@ -22,7 +22,9 @@ from tests.handlers.helpers import (
     next_sent,
     pick_school_by_browsing,
 )
-from tests.handlers.test_zalo import said, said_until, to_position
+from tests.handlers.test_zalo import said, said_until
+
+OFFICIAL_ID = 7501
 
 
 async def _roster_record(db: AsyncSession, unit: OrgUnit, name: str = "Nguyễn Thị Lan") -> int:
@@ -158,34 +160,68 @@ async def test_the_roster_question_survives_a_restart(
     assert member.id == record_id
 
 
-async def test_on_zalo_a_typed_number_and_the_same_name_join_the_roster_record(  # type: ignore[no-untyped-def]
-    start_bot, units, zalo: FakeZalo, db,
+async def test_on_zalo_a_typed_number_and_the_same_name_wait_for_an_official_to_link(  # type: ignore[no-untyped-def]
+    start_bot, units, tg: FakeTelegram, zalo: FakeZalo, db,
 ) -> None:
     record_id = await _roster_record(db, units["trai"])
+    await make_official(db, units["trai"], "Trần Văn Hùng", telegram_id=OFFICIAL_ID)
+    await db.commit()
+    official = tg.user(first_name="Hùng", user_id=OFFICIAL_ID)
     lan = zalo.user(display_name="Lan")
-    async with start_bot(channels=("zalo",)):
-        await to_position(lan, name="Nguyen Thi Lan")  # typed without diacritics
-        await lan.send("giao vien")
-        await said_until(lan, "1. Nữ")
+    async with start_bot(channels=("telegram", "zalo")):
+        await lan.send("Xin chào")
+        assert "3. 🇬🇧 English" in await said(lan)
+        await lan.send("3")  # she reads English
+        await said_until(lan, "1. ✅ I agree")
         await lan.send("1")
-        await said_until(lan, "1. Bỏ qua")
+        await said_until(lan, "full name")
+        await lan.send("Nguyen Thi Lan")  # typed without diacritics
+        await said(lan)
+        await lan.send("Nguyen Trai")
+        await said_until(lan, "1. Trường THCS Nguyễn Trãi")
+        await lan.send("1")
+        await said_until(lan, "1. Teacher")
+        await lan.send("1")
+        await said_until(lan, "1. Female")
+        await lan.send("1")
+        await said_until(lan, "Skip")
         await lan.send("0912 345 678")
-        question = (await said_until(lan, "1. ✅ Đúng, là tôi"))[-1]
+        question = (await said_until(lan, "1. ✅ Yes, that's me"))[-1]
         # Only what she typed: her name as typed, not the roster's spelling nor its school.
-        assert "Nguyen Thi Lan" in question and "2. ✖ Không phải" in question
+        assert "Nguyen Thi Lan" in question and "officials will check" in question
         assert "Nguyễn Thị Lan" not in question and "Trường" not in question
         await lan.send("1")
-        summary = (await said_until(lan, "1. ✅ Xác nhận"))[-1]
-        assert "DV001" in summary and "Nguyễn Thị Lan" in summary
+        summary = (await said_until(lan, "1. ✅ Confirm"))[-1]
+        # A typed number proves nothing: nothing of the record is shown, an official checks.
+        assert "an official of your union will check" in summary
+        assert "DV001" not in summary and "Nguyễn Thị Lan" not in summary
+        assert "Nguyen Thi Lan" in summary
         await lan.send("1")
-        done = (await said_until(lan, "danh sách đoàn viên"))[-1]
-        assert "Trường THCS Nguyễn Trãi" in done
+        done = (await said_until(lan, "waiting for"))[-1]
+        assert "Trường THCS Nguyễn Trãi" in done and "linked to your record" in done
+        await lan.send("/profile")  # her own request until approved, not the record
+        waiting = await said(lan)
+        assert "Nguyen Thi Lan" in waiting and "DV001" not in waiting
+
+        notice = await next_sent(official)
+        assert "Đoàn viên mới chờ duyệt" in notice.text and "Nguyen Thi Lan" in notice.text
+        assert "<b>Nguyễn Thị Lan (DV001)</b>" in notice.text and "chưa xác minh" in notice.text
+        await official.send("/pending")
+        queue = await next_sent(official)
+        assert "Nhận là <b>Nguyễn Thị Lan (DV001)</b> trong danh sách" in queue.text
+        await official.tap("✅ Duyệt Nguyen Thi Lan")
+        approved = await said(lan)
+        assert "has been approved" in approved and "Trường THCS Nguyễn Trãi" in approved
+        await official.next_message()  # the queue again, in place
         await lan.send("/profile")
         card = await said(lan)
-        assert "Mã đoàn viên: DV001" in card
+        assert "Nguyễn Thị Lan" in card and "Member code: DV001" in card
 
-    [member] = await _members(db)
-    assert member.id == record_id and member.full_name == "Nguyễn Thị Lan"
+    members = await _members(db)
+    assert len(members) == 2  # the record and the official: no duplicate of Lan
+    member = next(m for m in members if m.id == record_id)
+    assert member.full_name == "Nguyễn Thị Lan" and member.status == "active"
+    assert (member.position, member.gender, member.locale) == ("teacher", "female", "en")
     identity = (await db.exec(select(Identity).where(Identity.member_id == record_id))).one()
     assert identity.channel == "zalo"
 

@@ -4,10 +4,13 @@ decision outside the scope, or on someone no longer waiting, is refused and chan
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.access import Role
+from models.access import Role, RoleAssignment
 from models.approvals import (
     REASON_MAX,
     approve,
@@ -18,8 +21,10 @@ from models.approvals import (
     reject,
 )
 from models.audit import entries_about
+from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
-from models.members import MemberStatus
+from models.linking import issue_link_code
+from models.members import Gender, Identity, Member, MemberStatus, Position, identities_of
 from models.org import OrgKind
 from tests.factories import actor_of, make_member, make_official, make_tree, make_unit
 
@@ -165,3 +170,121 @@ async def test_approve_all_leaves_whoever_asked_after_the_list_was_shown(
     approved = await approve_all(session, actor, up_to_member_id=shown.newest_id)
     assert [m.id for m in approved] == [m.id for m, _ in shown.members]
     assert late.status == PENDING
+
+
+# --- roster claims: a typed phone and name, checked by an official -----------------------------
+
+
+async def _claim(session: AsyncSession, units: dict, *, record_unit: str = "trai") -> tuple:  # type: ignore[type-arg]
+    """A roster record (gaps left empty) and a pending person on Zalo who claims it, as
+    onboarding leaves them (models/onboarding.py)."""
+    record = await make_member(
+        session, units[record_unit], "Nguyễn Thị Lan", phone="+84912345678", member_code="DV001",
+        position=Position.OTHER, gender=None,
+    )
+    record.date_of_birth = date(1985, 3, 2)
+    claim = await make_member(
+        session, units[record_unit], "Nguyen Thi Lan", zalo_id=501, status=PENDING,
+        phone="+84912345678", position=Position.TEACHER, gender=Gender.FEMALE, locale="en",
+    )
+    claim.claims_member_id = record.id
+    session.add_all([record, claim])
+    await session.flush()
+    return record, claim
+
+
+def _kept(record: Member) -> tuple:  # type: ignore[type-arg]
+    return (record.full_name, record.unit_id, record.position, record.gender, record.status,
+            record.member_code, record.date_of_birth, record.locale, record.phone)
+
+
+async def _accounts(session: AsyncSession, member_id: int) -> list[str]:
+    rows = await session.exec(select(Identity).where(Identity.member_id == member_id))
+    return sorted(f"{i.channel}:{i.external_id}" for i in rows.all())
+
+
+async def test_the_queue_names_the_roster_record_a_person_claims(
+    session: AsyncSession, world: dict
+) -> None:
+    record, claim = await _claim(session, world["units"])
+    page = await pending_in_scope(session, world["actors"]["trai"], offset=0, limit=10)
+    assert claim.id in [m.id for m, _ in page.members]
+    assert page.claims == {claim.id: record}
+
+
+async def test_approving_a_claim_links_the_person_to_the_roster_record(
+    session: AsyncSession, world: dict
+) -> None:
+    record, claim = await _claim(session, world["units"])
+    claim_id = claim.id
+    code = await issue_link_code(session, identity=(await identities_of(session, claim_id))[0])
+    linked = await approve(session, world["actors"]["trai"], member=claim)
+
+    # One member: the record, with the person's account; the pending row is gone.
+    assert linked.id == record.id
+    assert await _accounts(session, record.id) == ["zalo:501"]
+    assert await session.get(Member, claim_id) is None
+    assert code.member_id == record.id  # a /link code from the waiting days still works
+    # The roster keeps its name, union, code and date of birth; the answers fill its gaps.
+    assert _kept(record) == ("Nguyễn Thị Lan", world["units"]["trai"].id, "teacher", "female",
+                             "active", "DV001", date(1985, 3, 2), "en", "+84912345678")
+    [entry] = await entries_about(session, target_type="member", target_id=record.id)
+    assert entry.action == "member.roster_claim_approved"
+    assert entry.actor_member_id == world["officials"]["trai"].id
+    assert (entry.before["position"], entry.before["gender"]) == ("other", None)
+    assert (entry.after["position"], entry.after["merged_member_id"]) == ("teacher", claim_id)
+    with pytest.raises(NotFound):  # a second official's button: nobody left to decide on
+        await member_to_decide(session, world["actors"]["district"], member_id=claim_id)
+
+
+@pytest.mark.parametrize("change", ["joined", "erased", "moved_away", "role"])
+async def test_a_claim_on_a_record_no_longer_free_is_approved_as_a_new_member(
+    session: AsyncSession, world: dict, change: str
+) -> None:
+    units = world["units"]
+    record, claim = await _claim(session, units)
+    if change == "joined":  # someone shared the record's own phone from Telegram meanwhile
+        session.add(Identity(channel="telegram", external_id="9", member_id=record.id))
+    elif change == "erased":
+        record.erased_at = utcnow()
+    elif change == "moved_away":  # outside this official's scope now
+        record.unit_id = units["other_school"].id
+    else:  # something else points at the pending row: it is kept
+        session.add(
+            RoleAssignment(member_id=claim.id, role=Role.REVIEWER, unit_id=units["trai"].id)
+        )
+    session.add(record)
+    await session.flush()
+    before = _kept(record)
+
+    approved = await approve(session, world["actors"]["trai"], member=claim)
+    assert approved.id == claim.id and approved.status == MemberStatus.ACTIVE
+    assert approved.claims_member_id is None and approved.full_name == "Nguyen Thi Lan"
+    assert await _accounts(session, claim.id) == ["zalo:501"]
+    assert _kept(record) == before
+    assert "zalo:501" not in await _accounts(session, record.id)
+    [entry] = await entries_about(session, target_type="member", target_id=claim.id)
+    assert entry.action == "member.approve" and entry.after["roster_claim_not_linked"] == record.id
+
+
+async def test_rejecting_a_claim_leaves_the_roster_record_alone(
+    session: AsyncSession, world: dict
+) -> None:
+    record, claim = await _claim(session, world["units"])
+    before = _kept(record)
+    await reject(session, world["actors"]["trai"], member=claim, reason="Không phải cô Lan")
+    assert claim.status == MemberStatus.REJECTED
+    assert _kept(record) == before and await _accounts(session, record.id) == []
+    assert await entries_about(session, target_type="member", target_id=record.id) == []
+
+
+async def test_approve_all_links_claims_like_one_by_one(
+    session: AsyncSession, world: dict
+) -> None:
+    record, claim = await _claim(session, world["units"])
+    claim_id = claim.id
+    approved = await approve_all(session, world["actors"]["trai"])
+    waiting = world["waiting"]
+    assert [m.id for m in approved] == [waiting["lan"].id, waiting["tam"].id, record.id]
+    assert await _accounts(session, record.id) == ["zalo:501"]
+    assert await session.get(Member, claim_id) is None

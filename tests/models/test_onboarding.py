@@ -459,21 +459,91 @@ async def test_yes_joins_the_roster_record_without_a_duplicate(session: AsyncSes
     assert entry.after["channel"] == "telegram" and entry.after["phone_proven"] is True
 
 
+async def test_a_typed_phone_yes_asks_the_officials_and_leaves_the_record_alone(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    before = (record.full_name, record.unit_id, record.position, record.gender, record.status,
+              record.member_code, record.locale, record.updated_at)
+    # Even an invite that approves at once does not take a claim past the officials.
+    invite = await create_invite(session, code="AUTO1", unit_id=units["trai"].id,
+                                 auto_approve=True)
+    identity = await ensure_identity(session, channel="zalo", external_id="z-lan")
+    await record_consent(
+        session, identity=identity, purpose=ConsentPurpose.MEMBERSHIP, granted=True, locale="vi"
+    )
+    draft = await flow.start_onboarding(session, identity=identity, invite=invite)
+    await flow.answer_name(session, draft, "Nguyen Thi Lan")
+    await flow.answer_position(session, draft, "teacher")
+    await flow.answer_gender(session, draft, "female", identity=identity, locale="vi")
+    assert await _type(session, draft, identity) == Step.ROSTER
+    assert await flow.answer_roster(session, draft, True) == Step.SUMMARY
+
+    # The summary shows the person's own answers in the record's union, nothing of the record.
+    shown = await flow.preview(session, draft)
+    assert shown.roster_claim and shown.roster_member is None
+    assert (shown.full_name, shown.unit.id, shown.position, shown.gender) == (
+        "Nguyen Thi Lan", units["trai"].id, "teacher", "female"
+    )
+    assert await flow.editable_steps(session, draft) == (Step.POSITION, Step.GENDER, Step.PHONE)
+
+    joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    claim = joined.member
+    assert joined.created and not joined.from_roster and joined.claimed.id == record.id
+    assert claim.id != record.id and identity.member_id == claim.id
+    assert (claim.full_name, claim.unit_id, claim.position, claim.gender, claim.phone) == (
+        "Nguyen Thi Lan", units["trai"].id, "teacher", "female", "+84912345678"
+    )
+    assert claim.status == MemberStatus.PENDING and claim.claims_member_id == record.id
+    assert claim.member_code is None and claim.date_of_birth is None
+    after = (record.full_name, record.unit_id, record.position, record.gender, record.status,
+             record.member_code, record.locale, record.updated_at)
+    assert after == before and record.claims_member_id is None
+    assert not (await session.exec(select(Identity).where(Identity.member_id == record.id))).all()
+    assert await entries_about(session, target_type="member", target_id=record.id) == []
+    [entry] = await entries_about(session, target_type="member", target_id=claim.id)
+    assert entry.action == "member.roster_claim_requested" and entry.before is None
+    assert entry.after["claims_member_id"] == record.id and entry.after["status"] == "pending"
+    assert entry.after["full_name"] == "Nguyen Thi Lan" and entry.after["member_code"] is None
+
+
+async def test_a_pending_claim_does_not_hide_the_record_from_its_owners_contact(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    record = await _roster_record(session, units["trai"])
+    draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan", "1001")
+    await _type(session, draft, identity)
+    await flow.answer_roster(session, draft, True)
+    claim = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
+    assert claim.member.claims_member_id == record.id
+
+    # The real Lan shares her own contact from Telegram: her record, at once.
+    owner, owner_identity = await _at_phone(session, units["trai"], "Lan", "1002")
+    assert await _share(session, owner, owner_identity) == Step.ROSTER
+    assert owner.roster_member_id == record.id
+    await flow.answer_roster(session, owner, True)
+    joined = await flow.confirm(session, draft=owner, identity=owner_identity, locale="vi")
+    assert joined.member.id == record.id and joined.from_roster
+    assert owner_identity.member_id == record.id and identity.member_id == claim.member.id
+
+
 async def test_the_roster_keeps_what_it_has_and_the_answers_only_fill_gaps(
     session: AsyncSession,
 ) -> None:
     units = await make_tree(session)
     record = await make_member(session, units["trai"], "Nguyễn Thị Lan", phone="+84912345678",
                                position=Position.MANAGER, gender=Gender.FEMALE)
-    draft, identity = await _at_phone(session, units["trai"], "Nguyen Thi Lan")
+    draft, identity = await _at_phone(session, units["trai"], "Lan")
     await flow.answer_gender(session, draft, "undisclosed", identity=identity, locale="vi")
-    await _type(session, draft, identity)
+    await _share(session, draft, identity)
     await flow.answer_roster(session, draft, True)
     assert await flow.editable_steps(session, draft) == (Step.PHONE,)
     with pytest.raises(InvalidInput):
         await flow.edit_answer(session, draft, Step.NAME)
     joined = await flow.confirm(session, draft=draft, identity=identity, locale="vi")
-    assert joined.member.id == record.id and not joined.phone_proven
+    assert joined.member.id == record.id and joined.phone_proven
     assert (record.full_name, record.position, record.gender) == (
         "Nguyễn Thị Lan", "manager", "female"
     )
@@ -563,7 +633,7 @@ async def test_saying_yes_to_a_record_claimed_meanwhile_is_refused(session: Asyn
 async def test_a_roster_imported_before_confirming_is_offered_then(session: AsyncSession) -> None:
     units = await make_tree(session)
     draft, identity = await _at_phone(session, units["trai"], "Nguyễn Thị Lan")
-    await _type(session, draft, identity)
+    await _share(session, draft, identity)
     assert draft.step == Step.SUMMARY
     record = await _roster_record(session, units["trai"])  # the official imports the roster
     with pytest.raises(NotAllowed):

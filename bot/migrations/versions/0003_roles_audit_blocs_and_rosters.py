@@ -93,6 +93,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('status_reason', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_unique_constraint('uq_member_member_code', ['member_code'])
+        # An unverified claim on a roster record, linked on approval (models/approvals.py).
+        batch_op.add_column(sa.Column('claims_member_id', sa.Integer(), nullable=True))
+        batch_op.create_index(
+            batch_op.f('ix_member_claims_member_id'), ['claims_member_id'], unique=False
+        )
 
     # The materialised path of each existing unit, computed from its parents before the column
     # becomes NOT NULL.
@@ -148,6 +153,8 @@ def downgrade() -> None:
         batch_op.drop_column('path')
 
     with op.batch_alter_table('member', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_claims_member_id'))
+        batch_op.drop_column('claims_member_id')
         batch_op.drop_constraint('uq_member_member_code', type_='unique')
         batch_op.drop_column('erased_at')
         batch_op.drop_column('status_reason')

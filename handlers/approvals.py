@@ -11,7 +11,6 @@ and changes nothing.
 from __future__ import annotations
 
 import logging
-import warnings
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
@@ -23,7 +22,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from bot.notify import notify_member
@@ -137,7 +135,7 @@ async def show_pending(update: Update, context: UnionContext) -> State:
 
 async def turned_page(update: Update, context: UnionContext) -> None:
     """Shows another page of the queue in place."""
-    [page] = _ids(update)
+    [page] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -160,7 +158,7 @@ async def _tell(context: UnionContext, session: AsyncSession, member: Member, ke
 
 async def approved(update: Update, context: UnionContext) -> None:
     """Approves one member, tells them, and shows the queue again in place."""
-    member_id, page = _ids(update)
+    member_id, page = common.callback_ids(update)
     query = update.callback_query
     assert query is not None
     async with context.session() as session:
@@ -182,7 +180,7 @@ async def approved(update: Update, context: UnionContext) -> None:
 
 async def asked_all(update: Update, context: UnionContext) -> None:
     """Asks to confirm approving everyone waiting (those shown: up to the newest id)."""
-    [newest_id] = _ids(update)
+    [newest_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -206,7 +204,7 @@ async def asked_all(update: Update, context: UnionContext) -> None:
 
 async def approved_all(update: Update, context: UnionContext) -> None:
     """Approves everyone waiting who was shown; tells each of them."""
-    [newest_id] = _ids(update)
+    [newest_id] = common.callback_ids(update)
     query = update.callback_query
     assert query is not None
     async with context.session() as session:
@@ -232,7 +230,7 @@ async def approved_all(update: Update, context: UnionContext) -> None:
 
 async def asked_reason(update: Update, context: UnionContext) -> State:
     """Keeps who is being rejected; asks for the reason, as typed text."""
-    member_id, _ = _ids(update)
+    member_id, _ = common.callback_ids(update)
     query = update.callback_query
     assert query is not None
     async with context.session() as session:
@@ -295,7 +293,7 @@ async def received_reason(update: Update, context: UnionContext) -> State:
 
 async def rejected(update: Update, context: UnionContext) -> State:
     """Rejects the member with the reason typed; tells them, with the reason."""
-    [member_id] = _ids(update)
+    [member_id] = common.callback_ids(update)
     query = update.callback_query
     assert query is not None
     rejecting = (context.user_data or {}).get(REJECTING) or {}
@@ -351,30 +349,26 @@ async def unexpected_input(update: Update, context: UnionContext) -> State | Non
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """Rejecting one member: the reason, then the confirmation; persisted across restarts."""
     text = filters.TEXT & ~filters.COMMAND
-    with warnings.catch_warnings():
-        # Buttons and typed answers are tracked per chat, not per message, on purpose.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            name=CONVERSATION,
-            persistent=True,
-            entry_points=[CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN)],
-            states={
-                TYPING_REASON: [MessageHandler(text, received_reason)],
-                CONFIRMING_REJECTION: [
-                    CallbackQueryHandler(rejected, pattern=r"^apr:rejyes:\d{1,12}$"),
-                    # Typed again: the new reason replaces the first.
-                    MessageHandler(text, received_reason),
-                ],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancel),
-                CallbackQueryHandler(cancel, pattern=r"^apr:rejno$"),
-                CommandHandler("pending", pending_instead),
-                # Reject someone else instead.
-                CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN),
-                MessageHandler(~filters.COMMAND, unexpected_input),
+    return common.persistent_conversation(
+        CONVERSATION,
+        entry_points=[CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN)],
+        states={
+            TYPING_REASON: [MessageHandler(text, received_reason)],
+            CONFIRMING_REJECTION: [
+                CallbackQueryHandler(rejected, pattern=r"^apr:rejyes:\d{1,12}$"),
+                # Typed again: the new reason replaces the first.
+                MessageHandler(text, received_reason),
             ],
-        )
+        },
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CallbackQueryHandler(cancel, pattern=r"^apr:rejno$"),
+            CommandHandler("pending", pending_instead),
+            # Reject someone else instead.
+            CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN),
+            MessageHandler(~filters.COMMAND, unexpected_input),
+        ],
+    )
 
 
 def handlers() -> list:  # type: ignore[type-arg]

@@ -4,13 +4,15 @@ unknown commands, the persistence flush and the one error handler."""
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import ApplicationHandlerStop, BaseHandler, ConversationHandler
+from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from models.errors import DomainError
@@ -26,6 +28,39 @@ def refuses_text(callback: F) -> F:
     bridge then knows a list's words were not an answer and asks for a number instead."""
     callback.refuses_text = True  # type: ignore[attr-defined]
     return callback
+
+
+def persistent_conversation(
+    name: str,
+    *,
+    entry_points: list[BaseHandler[Any, Any, Any]],
+    states: dict[object, list[BaseHandler[Any, Any, Any]]],
+    fallbacks: list[BaseHandler[Any, Any, Any]],
+    **options: Any,
+) -> ConversationHandler:  # type: ignore[type-arg]
+    """A conversation whose state is kept in the database under `name`, so a restart resumes
+    each person at the step they were on.
+
+    Buttons and typed answers are tracked per chat, not per message, on purpose (a person
+    answers the latest question wherever its buttons are): the library warns about that choice
+    when a conversation has CallbackQueryHandlers, so the warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        return ConversationHandler(
+            name=name,
+            persistent=True,
+            entry_points=entry_points,
+            states=states,
+            fallbacks=fallbacks,
+            **options,
+        )
+
+
+def callback_ids(update: Update) -> list[int]:
+    """The numbers after a button payload's prefix and action ("apr:ok:12:0" → [12, 0]). The
+    handler's pattern has already checked they are digits."""
+    assert update.callback_query is not None and update.callback_query.data is not None
+    return [int(part) for part in update.callback_query.data.split(":")[2:]]
 
 
 def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:

@@ -12,7 +12,6 @@ Callback data starts with "dir:".
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +26,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from bot.notify import Localized, notify_member
@@ -696,25 +694,21 @@ def _taps() -> list[BaseHandler]:  # type: ignore[type-arg]
 
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """The directory, open from /members until closed, persisted across restarts."""
-    with warnings.catch_warnings():
-        # Buttons and typed names are tracked per chat, not per message, on purpose.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            name=CONVERSATION,
-            persistent=True,
-            entry_points=[CommandHandler("members", open_directory), *_taps()],
-            states={
-                BROWSING: [
-                    *_taps(),
-                    MessageHandler(filters.TEXT & ~filters.COMMAND, searched),
-                ],
-            },
-            fallbacks=[
-                CommandHandler("members", open_directory),
-                CommandHandler("cancel", closed),
-                CallbackQueryHandler(stale, pattern=r"^dir:"),
+    return common.persistent_conversation(
+        CONVERSATION,
+        entry_points=[CommandHandler("members", open_directory), *_taps()],
+        states={
+            BROWSING: [
+                *_taps(),
+                MessageHandler(filters.TEXT & ~filters.COMMAND, searched),
             ],
-        )
+        },
+        fallbacks=[
+            CommandHandler("members", open_directory),
+            CommandHandler("cancel", closed),
+            CallbackQueryHandler(stale, pattern=r"^dir:"),
+        ],
+    )
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

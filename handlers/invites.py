@@ -11,7 +11,6 @@ searches); the later steps are buttons that work from any message.
 from __future__ import annotations
 
 import io
-import warnings
 from datetime import timedelta
 
 import segno
@@ -24,7 +23,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from handlers import common
@@ -210,7 +208,7 @@ async def start(update: Update, context: UnionContext) -> State:
 
 async def browsed_units(update: Update, context: UnionContext) -> State:
     """Shows another level or page of the official's units in place; the step stays."""
-    parent_id, page = _ids(update)
+    parent_id, page = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -248,7 +246,7 @@ async def searched_units(update: Update, context: UnionContext) -> State:
 async def chose_unit(update: Update, context: UnionContext) -> State:
     """Shows what can be done for the chosen union (new invite, active invites); the choice of
     union is over."""
-    [unit_id] = _ids(update)
+    [unit_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -263,7 +261,7 @@ async def chose_unit(update: Update, context: UnionContext) -> State:
 
 async def asked_new(update: Update, context: UnionContext) -> State:
     """Asks how long the new invite should work."""
-    [unit_id] = _ids(update)
+    [unit_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -282,7 +280,7 @@ async def asked_new(update: Update, context: UnionContext) -> State:
 
 async def chose_expiry(update: Update, context: UnionContext) -> State:
     """Keeps the expiry in the next buttons; asks whether joining approves at once."""
-    unit_id, days = _ids(update)
+    unit_id, days = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -303,7 +301,7 @@ async def chose_expiry(update: Update, context: UnionContext) -> State:
 
 async def made_invite(update: Update, context: UnionContext) -> State:
     """Creates the invite; sends the link, the Zalo code and the QR code."""
-    unit_id, days, auto = _ids(update)
+    unit_id, days, auto = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -333,7 +331,7 @@ async def made_invite(update: Update, context: UnionContext) -> State:
 
 async def listed_invites(update: Update, context: UnionContext) -> State:
     """Lists the union's active invites, each with buttons to show it again or revoke it."""
-    [unit_id] = _ids(update)
+    [unit_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -371,7 +369,7 @@ async def _list(
 
 async def showed_invite(update: Update, context: UnionContext) -> State:
     """Sends an active invite's link, code and QR code again, to share it anew."""
-    [invite_id] = _ids(update)
+    [invite_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -389,7 +387,7 @@ async def showed_invite(update: Update, context: UnionContext) -> State:
 
 async def revoked_invite(update: Update, context: UnionContext) -> State:
     """Revokes the invite (people who joined with it stay); shows the list again."""
-    [invite_id] = _ids(update)
+    [invite_id] = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -439,27 +437,23 @@ def _buttons() -> list[CallbackQueryHandler]:  # type: ignore[type-arg]
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """The choice of union, persisted across restarts (it takes typed searches)."""
     text = filters.TEXT & ~filters.COMMAND
-    with warnings.catch_warnings():
-        # Buttons and typed searches are tracked per chat, not per message, on purpose.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            name=CONVERSATION,
-            persistent=True,
-            entry_points=[CommandHandler("invite", start)],
-            states={
-                CHOOSING_UNIT: [
-                    CallbackQueryHandler(browsed_units, pattern=r"^inv:open:\d{1,12}:\d{1,6}$"),
-                    MessageHandler(text, searched_units),
-                ],
-            },
-            # Any later step's button also ends the choice (each returns END).
-            fallbacks=[
-                CommandHandler("cancel", cancel),
-                CommandHandler("invite", start),
-                *_buttons(),
-                MessageHandler(~filters.COMMAND, unexpected_input),
+    return common.persistent_conversation(
+        CONVERSATION,
+        entry_points=[CommandHandler("invite", start)],
+        states={
+            CHOOSING_UNIT: [
+                CallbackQueryHandler(browsed_units, pattern=r"^inv:open:\d{1,12}:\d{1,6}$"),
+                MessageHandler(text, searched_units),
             ],
-        )
+        },
+        # Any later step's button also ends the choice (each returns END).
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CommandHandler("invite", start),
+            *_buttons(),
+            MessageHandler(~filters.COMMAND, unexpected_input),
+        ],
+    )
 
 
 def handlers() -> list:  # type: ignore[type-arg]

@@ -10,7 +10,6 @@ message) or names something that does not exist (forged) is refused and changes 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +28,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from bot.notify import Localized, send_notice
@@ -825,17 +823,8 @@ async def edit_profile(update: Update, context: UnionContext) -> State:
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """The onboarding and profile-editing conversation, persisted across restarts."""
     text = filters.TEXT & ~filters.COMMAND
-    with warnings.catch_warnings():
-        # Buttons and typed answers are tracked per chat, not per message, on purpose: the
-        # library warns about that choice when a conversation has CallbackQueryHandlers.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return _conversation(text)
-
-
-def _conversation(text: filters.BaseFilter) -> ConversationHandler:  # type: ignore[type-arg]
-    return ConversationHandler(
-        name=CONVERSATION,
-        persistent=True,
+    return common.persistent_conversation(
+        CONVERSATION,
         entry_points=[
             CommandHandler("start", start),
             CallbackQueryHandler(edit_profile, pattern=r"^onb:profile$"),

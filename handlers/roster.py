@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import warnings
 
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatAction
@@ -26,7 +25,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from handlers import common
@@ -298,26 +296,22 @@ async def cancelled_upload(update: Update, context: UnionContext) -> None:
 
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """/import's two questions, persisted across restarts."""
-    with warnings.catch_warnings():
-        # The union's buttons are tracked per chat, not per message, on purpose.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            name=CONVERSATION,
-            persistent=True,
-            allow_reentry=True,
-            entry_points=[CommandHandler("import", start)],
-            states={
-                CHOOSING_UNIT: [
-                    CallbackQueryHandler(chose_unit, pattern=r"^ros:unit:\d{1,12}$"),
-                    MessageHandler(~filters.COMMAND, unit_expected),
-                ],
-                SENDING_FILE: [
-                    MessageHandler(filters.Document.ALL, received_file),
-                    MessageHandler(~filters.COMMAND, file_expected),
-                ],
-            },
-            fallbacks=[CommandHandler("cancel", cancel)],
-        )
+    return common.persistent_conversation(
+        CONVERSATION,
+        allow_reentry=True,
+        entry_points=[CommandHandler("import", start)],
+        states={
+            CHOOSING_UNIT: [
+                CallbackQueryHandler(chose_unit, pattern=r"^ros:unit:\d{1,12}$"),
+                MessageHandler(~filters.COMMAND, unit_expected),
+            ],
+            SENDING_FILE: [
+                MessageHandler(filters.Document.ALL, received_file),
+                MessageHandler(~filters.COMMAND, file_expected),
+            ],
+        },
+        fallbacks=[CommandHandler("cancel", cancel)],
+    )
 
 
 def handlers() -> list:  # type: ignore[type-arg]

@@ -13,7 +13,6 @@ logged, and changes nothing. Typed answers (a name) are states of a persistent c
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,7 +27,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
 from handlers import common
@@ -740,25 +738,20 @@ def _buttons() -> list[BaseHandler]:  # type: ignore[type-arg]
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """/units and its buttons; the typed names are states persisted across restarts."""
     text = filters.TEXT & ~filters.COMMAND
-    with warnings.catch_warnings():
-        # Buttons and typed answers are tracked per chat, not per message, on purpose: the
-        # library warns about that choice when a conversation has CallbackQueryHandlers.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            name=CONVERSATION,
-            persistent=True,
-            entry_points=[CommandHandler("units", show_units), *_buttons()],
-            states={
-                TYPING_UNIT_NAME: [MessageHandler(text, received_unit_name)],
-                TYPING_NEW_NAME: [MessageHandler(text, received_new_name)],
-                TYPING_BLOC_NAME: [MessageHandler(text, received_bloc_name)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancel),
-                CommandHandler("units", show_units),
-                *_buttons(),
-            ],
-        )
+    return common.persistent_conversation(
+        CONVERSATION,
+        entry_points=[CommandHandler("units", show_units), *_buttons()],
+        states={
+            TYPING_UNIT_NAME: [MessageHandler(text, received_unit_name)],
+            TYPING_NEW_NAME: [MessageHandler(text, received_new_name)],
+            TYPING_BLOC_NAME: [MessageHandler(text, received_bloc_name)],
+        },
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CommandHandler("units", show_units),
+            *_buttons(),
+        ],
+    )
 
 
 def handlers() -> list:  # type: ignore[type-arg]

@@ -14,7 +14,6 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -100,24 +99,6 @@ async def _page(
     return "\n".join(lines), common.keyboard(rows)
 
 
-async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Replaces the tapped message (a new message after a command)."""
-    query = update.callback_query
-    if query is None:
-        await common.reply(update, text, reply_markup=markup)
-        return
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except TelegramError:
-        log.debug("queue message could not be replaced")  # unchanged: nothing to show anew
-
-
-def _ids(update: Update) -> list[int]:
-    """The numbers in the tapped button's payload ("apr:ok:12:0" → [12, 0])."""
-    assert update.callback_query is not None and update.callback_query.data is not None
-    return [int(part) for part in update.callback_query.data.split(":")[2:]]
-
-
 async def show_pending(update: Update, context: UnionContext) -> State:
     """/pending: the first page of the queue."""
     async with context.session() as session:
@@ -145,7 +126,7 @@ async def turned_page(update: Update, context: UnionContext) -> None:
             return
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
 
 
 async def _tell(context: UnionContext, session: AsyncSession, member: Member, key: str,
@@ -175,7 +156,7 @@ async def approved(update: Update, context: UnionContext) -> None:
         await query.answer(context.t("approvals.approved", name=member.full_name))
         await _tell(context, session, member, "notify.member_approved")
         text, markup = await _page(session, context, actor, page)
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
 
 
 async def asked_all(update: Update, context: UnionContext) -> None:
@@ -199,7 +180,7 @@ async def asked_all(update: Update, context: UnionContext) -> None:
             [(context.t("common.back"), "apr:page:0")],
         ]
     )
-    await _show(update, context.t("approvals.confirm_all", count=count), markup)
+    await common.show(update, context.t("approvals.confirm_all", count=count), markup)
 
 
 async def approved_all(update: Update, context: UnionContext) -> None:
@@ -217,7 +198,7 @@ async def approved_all(update: Update, context: UnionContext) -> None:
             return
         await session.commit()
         await query.answer()
-        await _show(update, context.t("approvals.approved_all", count=len(members)), None)
+        await common.show(update, context.t("approvals.approved_all", count=len(members)), None)
         for member in members:
             await _tell(context, session, member, "notify.member_approved")
         text, markup = await _page(session, context, actor, 0)
@@ -313,7 +294,7 @@ async def rejected(update: Update, context: UnionContext) -> State:
         await session.commit()
         context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
         await query.answer()
-        await _show(update, context.t("approvals.rejected", name=member.full_name), None)
+        await common.show(update, context.t("approvals.rejected", name=member.full_name), None)
         await _tell(
             context, session, member, "notify.member_rejected", reason=member.status_reason
         )
@@ -326,7 +307,7 @@ async def cancel(update: Update, context: UnionContext) -> State:
         context.user_data.pop(REJECTING, None)
     if update.callback_query is not None:
         await update.callback_query.answer()
-        await _show(update, context.t("approvals.reject_cancelled"), None)
+        await common.show(update, context.t("approvals.reject_cancelled"), None)
     else:
         await common.reply(update, context.t("approvals.reject_cancelled"))
     return END

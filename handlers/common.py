@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, BaseHandler, ConversationHandler
 from telegram.warnings import PTBUserWarning
 
@@ -74,6 +74,21 @@ async def reply(update: Update, text: str, **kwargs: object) -> None:
     """Sends `text` to the chat the update came from (a new message, not a quote)."""
     assert update.effective_chat is not None
     await update.effective_chat.send_message(text, **kwargs)  # type: ignore[arg-type]
+
+
+async def show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Puts a screen in place of the tapped message, or sends it after a command or a typed
+    answer. The same screen again (a double tap) changes nothing; a message too old to edit gets
+    the screen as a new message."""
+    query = update.callback_query
+    if query is None:
+        await reply(update, text, reply_markup=markup)
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" not in str(error):
+            await reply(update, text, reply_markup=markup)
 
 
 async def refuse(update: Update, context: UnionContext, error: DomainError) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -393,16 +392,9 @@ async def _show(
 
 
 async def _put(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    if query is None:
-        await common.reply(update, text, reply_markup=markup)
-        return
-    await query.answer()
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as error:
-        if "not modified" not in str(error):
-            raise
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await common.show(update, text, markup)
 
 
 # --- the flow ------------------------------------------------------------------------------------

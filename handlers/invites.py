@@ -163,18 +163,9 @@ async def _answer_tap(update: Update) -> None:
 
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Replaces the tapped message's text and buttons (a new message after a command)."""
-    query = update.callback_query
-    if query is not None:
-        await query.answer()
-        await query.edit_message_text(text, reply_markup=markup)
-    else:
-        await common.reply(update, text, reply_markup=markup)
-
-
-def _ids(update: Update) -> list[int]:
-    """The numbers in the tapped button's payload ("inv:exp:12:30" → [12, 30])."""
-    assert update.callback_query is not None and update.callback_query.data is not None
-    return [int(part) for part in update.callback_query.data.split(":")[2:]]
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await common.show(update, text, markup)
 
 
 # --- the flow ------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -123,20 +122,6 @@ def _remember(context: UnionContext, **pending: Any) -> None:
 def _forget(context: UnionContext) -> None:
     if context.user_data is not None:
         context.user_data.pop(PENDING, None)
-
-
-async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Puts a screen in place of the tapped message (a new message after a typed answer)."""
-    query = update.callback_query
-    if query is None:
-        await common.reply(update, text, reply_markup=markup)
-        return
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as error:
-        # The same screen again (a double tap): nothing to change.
-        if "not modified" not in str(error):
-            raise
 
 
 async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
@@ -342,7 +327,7 @@ async def _ask(
     await context.remember_state(CONVERSATION, update, state)
     if update.callback_query is not None:
         await update.callback_query.answer()
-    await _show(update, text, common.keyboard([[(context.t("common.cancel"), back)]]))
+    await common.show(update, text, common.keyboard([[(context.t("common.cancel"), back)]]))
     return state
 
 
@@ -378,7 +363,7 @@ async def opened(
         text, markup = await _card_screen(session, context, actor, unit, page)
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -397,7 +382,8 @@ async def chose_add(
             for kind in (OrgKind.GRASSROOTS, OrgKind.INDUSTRY_UNION, OrgKind.FEDERATION)]
     rows.append([(context.t("common.back"), f"units:open:{parent.id}:0")])
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, context.t("units.ask_kind", parent=parent.name), common.keyboard(rows))
+    text = context.t("units.ask_kind", parent=parent.name)
+    await common.show(update, text, common.keyboard(rows))
     return END
 
 
@@ -511,7 +497,7 @@ async def browsed_places(
     )
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -527,7 +513,7 @@ async def moved(
     notice = context.t("units.moved", name=unit.name, parent=parent.name)
     text, markup = await _card_screen(session, context, actor, unit, notice=notice)
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -568,7 +554,7 @@ async def chose_deactivate(
         text, markup = _confirm_screen(context, unit, 0, None)
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -584,7 +570,7 @@ async def browsed_destinations(
     )
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -601,7 +587,7 @@ async def chose_destination(
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
     text, markup = _confirm_screen(context, unit, count, destination if count else None)
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -626,7 +612,7 @@ async def deactivated(
         text = context.t("units.deactivated", unit=unit.name)
     rows = [[(context.t("common.up"), f"units:open:{up}:0")]] if up is not None else []
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, common.keyboard(rows))
+    await common.show(update, text, common.keyboard(rows))
     return END
 
 
@@ -643,7 +629,7 @@ async def showed_blocs(
     text, markup = await _blocs_screen(session, context, actor, unit, int(parts[1]))
     await session.commit()
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 
@@ -663,7 +649,7 @@ async def toggled_bloc(
     await session.commit()
     text, markup = await _blocs_screen(session, context, actor, unit, int(parts[3]))
     await update.callback_query.answer()  # type: ignore[union-attr]
-    await _show(update, text, markup)
+    await common.show(update, text, markup)
     return END
 
 

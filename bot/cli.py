@@ -121,16 +121,16 @@ async def _members_import(
             unit = await roster.unit_for_code(session, unit_code)
             if unit is None:
                 print(f"unionbot: --unit: {t('error.roster_unit_unknown', unit=unit_code)}",
-                      file=sys.stderr)  # fmt: skip
+                      file=sys.stderr)
                 return 1
             try:
                 result = await roster.import_roster(
                     session, None, filename=path.name, content=content, default_unit=unit,
                     valid_rows=valid_rows,
-                )  # fmt: skip
+                )
             except DomainError as error:
                 print(f"unionbot: {path.name}: {t(f'error.{error.code}', **error.params)}",
-                      file=sys.stderr)  # fmt: skip
+                      file=sys.stderr)
                 return 1
             await session.commit()
     finally:
@@ -142,10 +142,10 @@ async def _members_import(
     if result.bad_rows:
         await asyncio.to_thread(target.write_bytes, roster.error_report(result, t))
     counts = {"file": path.name, "created": result.created, "updated": result.updated,
-              "unchanged": result.unchanged}  # fmt: skip
+              "unchanged": result.unchanged}
     if not result.imported:
         print(t("roster.cli_errors", file=path.name, bad=len(result.bad_rows),
-                total=result.total, report=str(target), valid=result.valid))  # fmt: skip
+                total=result.total, report=str(target), valid=result.valid))
         return 1
     if result.bad_rows:
         print(t("roster.done_skipped", skipped=len(result.bad_rows), **counts))

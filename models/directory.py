@@ -503,7 +503,7 @@ async def export_xlsx(
                 code,
                 translate(f"status.{member_status}"),
                 yes if on_chat else no,
-            ])  # fmt: skip
+            ])
             last = (folded, member_id)
         # Writing the rows is CPU work (seconds for a whole city): off the event loop, so the
         # bot keeps answering everyone else meanwhile.

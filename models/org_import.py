@@ -59,7 +59,7 @@ COLUMNS: dict[str, set[str]] = {
         "cum khoi thi dua", "cum thi dua", "khoi thi dua", "cum khoi", "blocs", "bloc",
         "emulation blocs",
     },
-}  # fmt: skip
+}
 REQUIRED = ("code", "name", "kind")
 KINDS: dict[str, OrgKind] = {
     "federation": OrgKind.FEDERATION,

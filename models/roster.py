@@ -131,7 +131,7 @@ _GENDERS = {
     "nu": Gender.FEMALE, "female": Gender.FEMALE, "f": Gender.FEMALE,
     "nam": Gender.MALE, "male": Gender.MALE, "m": Gender.MALE,
     "khac": Gender.UNDISCLOSED, "khong ro": Gender.UNDISCLOSED, "other": Gender.UNDISCLOSED,
-}  # fmt: skip
+}
 _YES = {"co", "yes", "y", "x", "1", "true", "dung", "roi"}
 _NO = {"khong", "no", "n", "0", "false", "chua"}
 _DMY = re.compile(r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})")
@@ -233,7 +233,7 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
 _UNREADABLE = (
     zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError,
     ParseError,
-)  # fmt: skip
+)
 
 
 def _numbered(rows: Iterable[tuple[Any, ...]], workbook: Any) -> Iterator[tuple[int, tuple]]:  # type: ignore[type-arg]
@@ -589,7 +589,7 @@ class ImportResult:
 _MEMBER_FIELDS = (
     "full_name", "unit_id", "position", "gender", "date_of_birth", "phone", "is_union_member",
     "member_code",
-)  # fmt: skip
+)
 
 
 async def apply_roster(

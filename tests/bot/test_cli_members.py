@@ -58,7 +58,7 @@ async def test_a_file_with_errors_imports_nothing_then_its_valid_rows(  # type: 
         ["Nguyễn Thị Lan", None, "0912345678", "DV1", "15/03/1985"],
         ["Lê Văn Minh", "NOPE", "0912345679", None, None],
         ["Phạm Thu Hà", None, "12", "DV1", "31/31/1990"],
-    ])  # fmt: skip
+    ])
     code, trai_id = tree["trai"].code, tree["trai"].id
     du_code, du_id = tree["du"].code, tree["du"].id
     assert await unionbot("members", "import", str(roster), "--unit", code) == 1
@@ -79,13 +79,13 @@ async def test_a_file_with_errors_imports_nothing_then_its_valid_rows(  # type: 
     assert await unionbot(
         "members", "import", str(roster), "--unit", code.lower(), "--valid-rows",
         "--report", str(custom),
-    ) == 0  # fmt: skip
+    ) == 0
     out = capsys.readouterr().out
     assert "0 new members, 0 updated, 0 unchanged; 3 rows with problems were left out" in out
     assert custom.exists()
 
     write_xlsx(roster, [["Nguyễn Thị Lan", None, "0912345678", "DV1", "15/03/1985"],
-                        ["Lê Văn Minh", du_code, "0912345679", None, None]])  # fmt: skip
+                        ["Lê Văn Minh", du_code, "0912345679", None, None]])
     assert await unionbot("members", "import", str(roster), "--unit", code) == 0
     assert "2 new members, 0 updated, 0 unchanged (2 rows)" in capsys.readouterr().out
     session.expire_all()

@@ -24,7 +24,7 @@ CHAIR_ID = 610001
 OTHER_ID = 610002
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER = ["Họ và tên", "Mã đơn vị", "Chức vụ", "Giới tính", "Ngày sinh", "Số điện thoại",
-          "Đoàn viên", "Mã đoàn viên"]  # fmt: skip
+          "Đoàn viên", "Mã đoàn viên"]
 
 
 def xlsx(rows: list[list[object]]) -> bytes:
@@ -53,7 +53,7 @@ async def test_an_official_imports_a_clean_roster(  # type: ignore[no-untyped-de
     content = xlsx([
         ["Nguyễn Thị Lan", None, "Giáo viên", "Nữ", "15/03/1985", "0912345678", "có", "DV1"],
         ["Lê Văn Minh", None, "Bảo vệ", "Nam", None, "0912345679", "không", "DV2"],
-    ])  # fmt: skip
+    ])
     async with start_bot():
         await chair.send("/import")
         ask = await next_sent(chair)
@@ -89,14 +89,14 @@ async def test_a_roster_with_problems_comes_back_as_a_report_then_its_valid_rows
         ["Nguyễn Thị Lan", None, "Giáo viên", "Nữ", "15/03/1985", "0912345678", "có", "DV1"],
         ["Lê Văn Minh", "KHONGCO", None, None, None, "0912345679", None, None],
         ["Phạm Thu Hà", units["du"].code, None, None, "32/01/1990", "12345", None, None],
-    ])  # fmt: skip
+    ])
     async with start_bot():
         await hung.send("/import")
         question = await next_sent(hung)
         assert question.buttons == [
             ["Trường THCS Nguyễn Trãi"], ["Trường Tiểu học Nguyễn Du"],
             ["Dòng nào cũng có mã đơn vị"],
-        ]  # fmt: skip
+        ]
         await hung.tap("Trường Tiểu học Nguyễn Du")
         ask = await next_sent(hung)
         assert "<b>Trường Tiểu học Nguyễn Du</b>" in ask.text
@@ -146,7 +146,7 @@ async def test_the_upload_of_another_official_cannot_be_imported_or_cancelled(  
     hung = tg.user(first_name="Hùng", user_id=CHAIR_ID)
     other = tg.user(first_name="Quận", user_id=OTHER_ID)
     content = xlsx([["Nguyễn Thị Lan", None, None, None, None, "0912345678", None, None],
-                    ["Lê Văn Minh", None, None, None, None, "bad", None, None]])  # fmt: skip
+                    ["Lê Văn Minh", None, None, None, None, "bad", None, None]])
     async with start_bot():
         await hung.send("/import")
         await next_sent(hung)

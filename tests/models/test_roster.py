@@ -36,7 +36,7 @@ from tests.factories import actor_of, make_member, make_official, make_tree, mak
 HEADER = [
     "STT", "Họ và tên", "Mã đơn vị", "Chức vụ", "Giới tính", "Ngày sinh", "Số điện thoại",
     "Đoàn viên", "Mã đoàn viên",
-]  # fmt: skip
+]
 
 
 def xlsx(rows: list[list[object]], header: list[str] = HEADER) -> bytes:
@@ -101,7 +101,7 @@ async def test_a_clean_file_creates_active_members_without_chat_accounts(
              "DV004"],
             [5, "Vũ Hà", None, "GV", None, None, 843123456, None, None],
         ]
-    )  # fmt: skip
+    )
     before = await count(session, Member)
     result = await import_roster(
         session, world["actor"], filename="ds.xlsx", content=content, default_unit=trai
@@ -186,7 +186,7 @@ async def _bad_file(session: AsyncSession, world: dict) -> tuple[bytes, dict[int
         18: {"roster_unit_not_grassroots"},
         19: {"roster_name_too_short", "roster_unit_unknown", "roster_date_invalid",
              "roster_phone_invalid", "roster_yes_no_invalid"},
-    }  # fmt: skip
+    }
     return xlsx(rows, HEADER[1:]), expected
 
 
@@ -243,9 +243,9 @@ async def test_importing_the_valid_rows_leaves_the_bad_ones_out(
     result = await import_roster(
         session, world["actor"], filename="bad.xlsx", content=content,
         default_unit=world["trai"], valid_rows=True,
-    )  # fmt: skip
+    )
     assert (result.created, result.updated, result.imported, len(result.bad_rows)) == (
-        1, 0, True, 17)  # fmt: skip
+        1, 0, True, 17)
     assert await count(session, Member) == members + 1
     [lan] = (await session.exec(select(Member).where(Member.member_code == "A1"))).all()
     assert lan.full_name == "Nguyễn Thị Lan"
@@ -263,7 +263,7 @@ async def test_importing_the_same_file_again_changes_nothing(
              "có", "DV001"],
             [2, "Lê Văn Minh", None, "Bảo vệ", "Nam", None, "0912345679", None, None],
         ]
-    )  # fmt: skip
+    )
     first = await import_roster(
         session, world["actor"], filename="ds.xlsx", content=content, default_unit=trai
     )
@@ -288,7 +288,7 @@ async def test_a_changed_row_updates_the_member_found_by_member_code(
     content = xlsx(
         [[1, "Nguyễn Thị Lan", du.code, "Giảng viên", None, "15/03/1985", "0987654321", None,
           "DV001"]]
-    )  # fmt: skip
+    )
     result = await import_roster(
         session, world["actor"], filename="ds.xlsx", content=content, default_unit=trai
     )
@@ -353,13 +353,13 @@ async def test_csv_files_with_or_without_bom_and_with_commas_or_semicolons(
     session: AsyncSession, world: dict, delimiter: str, bom: bool
 ) -> None:
     header = ["full name", "UNIT CODE", "Position", "gender", "Date of birth", "Phone",
-              "Union member", "Member code"]  # fmt: skip
+              "Union member", "Member code"]
     content = csv_file(
         [["Nguyễn Thị Lan", world["du"].code, "teacher", "female", "1.2.1990", "0912345678",
           "yes", "C1"],
          ["Trần Văn Bình", "", "", "", "", "0912345670", "no", ""]],
         header, delimiter=delimiter, bom=bom,
-    )  # fmt: skip
+    )
     result = await import_roster(
         session, world["actor"], filename="DS.CSV", content=content, default_unit=world["trai"]
     )
@@ -386,7 +386,7 @@ async def test_files_that_cannot_be_rosters_are_refused_whole(world: dict) -> No
         ("a.csv", "Họ và tên,SĐT\n,\n".encode(), "roster_empty"),
         ("a.csv", "Họ và tên,Full name,SĐT\nLan,Lan,0912345678".encode(),
          "roster_duplicate_column"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(InvalidInput) as error:
             read_roster(filename=name, content=content)
         assert error.value.code == code, name
@@ -414,7 +414,7 @@ async def test_a_title_above_the_header_keeps_the_spreadsheet_row_numbers(
     result = await import_roster(
         session, world["actor"], filename="ds.xlsx", content=buffer.getvalue(),
         default_unit=world["trai"],
-    )  # fmt: skip
+    )
     assert result.total == 2
     assert _problems(result) == {6: {"roster_phone_invalid"}}
 
@@ -425,7 +425,7 @@ async def test_an_official_imports_only_into_their_scope(
     school_official = await make_official(session, world["trai"], "Chủ tịch CĐ Trãi")
     actor = await actor_of(session, school_official)
     content = xlsx([[1, "Lê Văn Minh", world["du"].code, None, None, None, "0912345679", None,
-                     None]])  # fmt: skip
+                     None]])
     with pytest.raises(NotAllowed):
         await import_roster(
             session, actor, filename="ds.xlsx", content=content, default_unit=world["du"]
@@ -468,7 +468,7 @@ async def test_ten_thousand_rows_import(session: AsyncSession, world: dict) -> N
         [i, f"Nguyễn Thị {chr(0x41 + i % 26)}", (trai if i % 2 else du).code, "Giáo viên",
          "Nữ", date(1970 + i % 30, 1 + i % 12, 1 + i % 28), f"09{i:08d}", "có", f"M{i:05d}"]
         for i in range(10_000)
-    ]  # fmt: skip
+    ]
     content = xlsx(rows)
     members = await count(session, Member)
     result = await import_roster(
@@ -494,11 +494,11 @@ async def test_two_rows_that_describe_the_same_member_are_both_refused(
     session: AsyncSession, world: dict
 ) -> None:
     await make_member(session, world["trai"], "Lê Văn Minh", phone="+84912345679",
-                      member_code="DV1")  # fmt: skip
+                      member_code="DV1")
     content = xlsx([
         [1, "Lê Văn Minh", None, "GV", None, None, "0987000001", None, "DV1"],
         [2, "Lê Văn Minh", None, "GV", None, None, "0912345679", None, None],
-    ])  # fmt: skip
+    ])
     result = await import_roster(
         session, world["actor"], filename="ds.xlsx", content=content, default_unit=world["trai"]
     )

@@ -15,7 +15,8 @@ from sqlmodel import func, select
 from bot.database import SessionFactory
 from models.base import fold
 from models.members import Gender, Invite, Member, MemberStatus, Position, create_invite
-from models.org import OrgKind, OrgUnit, create_bloc, create_unit, tag_unit
+from models.org import OrgKind, OrgUnit, create_unit
+from models.units import create_bloc, tag_unit
 
 ROOT_CODE = "LDLD-HN"
 

@@ -31,9 +31,8 @@ from bot.context import UnionContext
 from handlers import common
 from models.access import Action, Actor, authorize, may, require_official
 from models.errors import DomainError, InvalidInput, NotFound
-from models.org import (
-    OrgKind,
-    OrgUnit,
+from models.org import OrgKind, OrgUnit, get_unit
+from models.units import (
     add_unit,
     blocs_of,
     browse,
@@ -43,7 +42,6 @@ from models.org import (
     create_bloc,
     deactivate_unit,
     get_bloc,
-    get_unit,
     list_blocs,
     move_unit,
     rename_unit,

@@ -31,10 +31,8 @@ from models.audit import record, snapshot
 from models.base import fold
 from models.errors import InvalidInput
 from models.members import Member
-from models.org import (
-    OrgKind,
-    OrgUnit,
-    UnitBloc,
+from models.org import OrgKind, OrgUnit, UnitBloc
+from models.units import (
     add_unit,
     clean_code,
     clean_name,

@@ -8,7 +8,8 @@ from sqlmodel import func, select
 from bot import database
 from bot.demo import load_demo_data
 from models.members import Member, resolve_invite
-from models.org import EmulationBloc, OrgKind, OrgUnit, search_grassroots, units_in_bloc
+from models.org import EmulationBloc, OrgKind, OrgUnit, search_grassroots
+from models.units import units_in_bloc
 
 
 async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine) -> None:

@@ -14,16 +14,14 @@ from models.audit import AuditEntry, entries_about
 from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Member, MemberStatus
-from models.org import (
-    OrgKind,
-    OrgUnit,
+from models.org import OrgKind, OrgUnit, in_subtree
+from models.units import (
     add_unit,
     blocs_of,
     browse,
     check_deactivation,
     create_bloc,
     deactivate_unit,
-    in_subtree,
     list_blocs,
     move_unit,
     rename_unit,

@@ -40,6 +40,7 @@ from models.base import fold
 from models.errors import InvalidInput, NotFound
 from models.members import Gender, Identity, Member, MemberStatus, Position
 from models.org import OrgUnit, get_unit, list_children
+from models.roster import text_cell
 
 SEARCH_MAX_CHARS = 100
 EXPORT_CHUNK = 1000
@@ -522,4 +523,4 @@ async def export_xlsx(
 
 def _append_rows(sheet: Any, rows: list[list[Any]]) -> None:
     for row in rows:
-        sheet.append(row)
+        sheet.append([text_cell(sheet, value) for value in row])

@@ -207,11 +207,9 @@ async def export_member_data(
             })
         menu = await _zalo_menu(session, account)
         if menu is not None:
-            data["zalo_lists"].append({
-                "text": menu.text,
-                "options": [label for label, _ in json.loads(menu.options)],
-                "updated_at": _plain(menu.updated_at),
-            })
+            # The list itself may be a screen about other people (an official's /members or
+            # /pending page): only that it is kept, and when.
+            data["zalo_lists"].append({"kind": menu.kind, "updated_at": _plain(menu.updated_at)})
 
     consents = await session.exec(
         select(ConsentRecord)

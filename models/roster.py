@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
@@ -76,6 +77,14 @@ PENDING_KEPT_FOR = timedelta(days=2)
 HEADER_SEARCH_ROWS = 10
 # IN (…) lists are sent in chunks: SQLite and asyncpg cap the parameters of one statement.
 CHUNK = 500
+# More rows than a 5 MB upload of real data holds: a larger file (a compressed .xlsx can unpack
+# to millions of rows) is refused before it fills the memory.
+MAX_ROWS = 100_000
+# A problem shared by several rows names this many of them, then "…" (a cell holds 32,767
+# characters, a chat message 4,096).
+ROWS_NAMED = 10
+# No member was born earlier: an Excel number below it is a year (1985), not a date (7 June 1905).
+BORN_AFTER = date(1920, 1, 1)
 
 
 class RosterColumn(StrEnum):
@@ -203,8 +212,12 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
         )
     if missing:
         raise InvalidInput("roster_missing_columns", columns=", ".join(missing))
-    body = [(n, v) for n, v in head[header_at + 1 :] if not _is_empty(v)]
-    body += [(n, v) for n, v in rows if not _is_empty(v)]
+    body: list[tuple[int, tuple[Any, ...]]] = []
+    for number, values in chain(head[header_at + 1 :], rows):
+        if not _is_empty(values):
+            body.append((number, values))
+            if len(body) > MAX_ROWS:
+                raise InvalidInput("roster_too_many_rows", max=MAX_ROWS)
     if not body:
         raise InvalidInput("roster_empty")
     return Sheet(
@@ -430,7 +443,7 @@ def _date(value: Any) -> date:
         else:
             raise ValueError("not a date")
         born = date(year, month, day)
-    if not date(1900, 1, 1) <= born <= date.today():
+    if not BORN_AFTER <= born <= date.today():
         raise ValueError("not a date of birth")
     return born
 
@@ -485,7 +498,7 @@ def _find_duplicates(checks: list[RowCheck], name: str, code: str, param: str) -
             rows_by_value[value].append(row)
     for value, rows in rows_by_value.items():
         if len(rows) > 1:
-            numbers = ", ".join(str(row.number) for row in rows)
+            numbers = _row_numbers(rows)
             for row in rows:
                 row.problems.append(InvalidInput(code, **{param: value, "rows": numbers}))
 
@@ -552,12 +565,18 @@ async def _match_members(
         # code or a phone are already reported as such).
         rows = [row for row in found if not any(p.code in _DUPLICATES for p in row.problems)]
         if len(rows) > 1:
-            numbers = ", ".join(str(row.number) for row in rows)
+            numbers = _row_numbers(rows)
             for row in rows:
                 row.problems.append(InvalidInput("roster_same_member", rows=numbers))
 
 
 _DUPLICATES = {"roster_duplicate_code", "roster_duplicate_phone"}
+
+
+def _row_numbers(rows: list[RowCheck]) -> str:
+    """"2, 5, 9": the rows a problem is about, the first ROWS_NAMED of them."""
+    numbers = ", ".join(str(row.number) for row in rows[:ROWS_NAMED])
+    return numbers + ", …" if len(rows) > ROWS_NAMED else numbers
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -732,7 +751,7 @@ def error_report(result: ImportResult, translate: Translate) -> bytes:
     what is wrong with it. `translate(key, **params)` gives the text in the reader's language
     (the keys are `roster.report.*` and `error.<code>`)."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_cell(translate("roster.report.sheet"))[:31])
+    sheet = workbook.create_sheet(translate("roster.report.sheet")[:31])
     width = max([len(result.headers), *(len(row.values) for row in result.bad_rows)])
     bold = Font(bold=True)
     header = [
@@ -743,25 +762,28 @@ def error_report(result: ImportResult, translate: Translate) -> bytes:
     ]
     cells = []
     for text in header:
-        cell = WriteOnlyCell(sheet, value=_cell(text))
+        cell = text_cell(sheet, text)
         cell.font = bold
         cells.append(cell)
     sheet.column_dimensions["A"].width = 8
     sheet.append(cells)
     for row in result.bad_rows:
-        values = [_cell(value) for value in row.values]
+        values = [text_cell(sheet, value) for value in row.values]
         values += [None] * (width - len(values))
-        sheet.append([row.number, *values, _cell(describe(row.problems, translate))])
+        sheet.append([row.number, *values, text_cell(sheet, describe(row.problems, translate))])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    """A value openpyxl accepts (no control characters, which Excel refuses)."""
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
-    return value
+def text_cell(sheet: Any, value: Any) -> Any:
+    """A value for a write-only sheet: text without the control characters Excel refuses, and
+    kept as text ("=…" in a cell or a member code is shown, not run as a formula)."""
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    cell.data_type = "s"
+    return cell
 
 
 def report_name(filename: str) -> str:

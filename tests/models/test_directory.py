@@ -323,6 +323,19 @@ async def test_the_export_follows_the_filters_and_reads_many_rows_in_chunks(
         )
 
 
+async def test_the_export_shows_a_code_starting_with_equals_as_text(session, world) -> None:  # type: ignore[no-untyped-def]
+    lan = world["people"]["lan"]
+    lan.member_code = '=HYPERLINK("http://x","CD-1")'  # from some roster: not a formula
+    session.add(lan)
+    await session.flush()
+    content = await directory.export_xlsx(
+        session, world["actors"]["school"], translate=lambda key: key
+    )
+    rows = load_workbook(BytesIO(content)).active.iter_rows()
+    [row] = [row for row in rows if row[0].value == "Nguyễn Thị Lan"]
+    assert (row[8].value, row[8].data_type) == (lan.member_code, "s")
+
+
 # --- appointing and revoking ---------------------------------------------------------------------
 
 

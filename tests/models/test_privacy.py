@@ -108,8 +108,9 @@ async def _world(session: AsyncSession) -> World:
         ConversationState(name="zalo:onboarding", key=f"[{n},{n}]", state='"name"'),
         StoredData(kind="user", owner=str(LAN_TELEGRAM), data='{"invite_code": "X"}'),
         StoredData(kind="chat", owner=f"zalo:{n}", data='{"seen": 1}'),
-        ZaloMenu(chat_id=n, message_id=7, kind="inline", text="Xoá dữ liệu?",
-                 options='[["Có", "priv:x"], ["Không", "priv:keep"]]'),
+        # The last list Lan saw on Zalo: a page of the directory, about Bình.
+        ZaloMenu(chat_id=n, message_id=7, kind="inline", text="Đoàn viên: Lê Văn Bình",
+                 options='[["Lê Văn Bình", "dir:m:2"]]'),
     ])
 
     binh = await make_member(session, tree["du"], "Lê Văn Bình", telegram_id=BINH_TELEGRAM)
@@ -177,7 +178,8 @@ async def test_the_export_holds_every_kind_of_record_about_the_member(
     assert conversations == [("telegram", "onboarding", "summary"), ("zalo", "onboarding", "name")]
     stored = sorted((s["channel"], s["kind"], s["data"]) for s in data["stored_data"])
     assert stored == [("telegram", "user", {"invite_code": "X"}), ("zalo", "chat", {"seen": 1})]
-    assert data["zalo_lists"][0]["options"] == ["Có", "Không"]
+    [shown] = data["zalo_lists"]  # kept, but what it showed is about Bình
+    assert shown == {"kind": "inline", "updated_at": shown["updated_at"]}
     assert "Lê Văn Bình" not in text and '"b": 2' not in text  # nobody else's data
 
 

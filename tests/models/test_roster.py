@@ -20,6 +20,7 @@ from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Identity, Member, MemberStatus
 from models.org import OrgUnit
 from models.roster import (
+    MAX_ROWS,
     ImportResult,
     PendingImport,
     check_upload,
@@ -504,3 +505,56 @@ async def test_two_rows_that_describe_the_same_member_are_both_refused(
     )
     assert _problems(result) == {2: {"roster_same_member"}, 3: {"roster_same_member"}}
     assert result.bad_rows[0].problems[0].params == {"rows": "2, 3"}
+
+
+async def test_a_code_on_thousands_of_rows_names_only_a_few_of_them(
+    session: AsyncSession, world: dict
+) -> None:
+    # A member code column filled down with the same value: every row is wrong, and each says
+    # so in a line that still fits a chat message and a spreadsheet cell.
+    rows = [[i, "Nguyễn Thị Lan", None, None, None, None, f"09{i:08d}", None, "0"]
+            for i in range(2000)]
+    result = await import_roster(
+        session, world["actor"], filename="ds.csv", content=csv_file(rows),
+        default_unit=world["trai"],
+    )
+    assert len(result.bad_rows) == 2000
+    [problem] = result.bad_rows[-1].problems
+    assert problem.params == {"member_code": "0", "rows": "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, …"}
+    translator = load_translator("vi")
+    report = error_report(result, lambda key, **params: translator.t("vi", key, **params))
+    cells = list(load_workbook(io.BytesIO(report)).active.iter_rows(values_only=True))
+    assert max(len(row[-1]) for row in cells) < 100
+
+
+async def test_a_file_with_more_rows_than_any_roster_is_refused(world: dict) -> None:
+    content = ("Họ và tên,SĐT\n" + "Nguyễn Thị Lan,0912345678\n" * (MAX_ROWS + 1)).encode()
+    with pytest.raises(InvalidInput) as refused:
+        read_roster(filename="ds.csv", content=content)
+    assert refused.value.code == "roster_too_many_rows"
+    assert refused.value.params == {"max": MAX_ROWS}
+
+
+async def test_a_year_typed_in_the_date_of_birth_column_is_not_taken_for_a_date(
+    session: AsyncSession, world: dict
+) -> None:
+    content = xlsx([[1, "Nguyễn Thị Lan", None, None, None, 1985, "0912345678", None, None]])
+    result = await import_roster(
+        session, world["actor"], filename="ds.xlsx", content=content, default_unit=world["trai"]
+    )
+    assert _problems(result) == {2: {"roster_date_invalid"}}
+    assert result.bad_rows[0].problems[0].params == {"value": "1985"}
+
+
+async def test_the_error_report_shows_a_cell_starting_with_equals_as_it_was(
+    session: AsyncSession, world: dict
+) -> None:
+    content = csv_file([[1, '=HYPERLINK("http://x","Lan")', None, None, None, None,
+                         "0912345678", None, None]])
+    result = await import_roster(
+        session, world["actor"], filename="ds.csv", content=content, default_unit=world["trai"]
+    )
+    assert _problems(result) == {2: {"roster_name_bad_characters"}}
+    sheet = load_workbook(io.BytesIO(error_report(result, lambda key, **params: key))).active
+    cell = sheet.cell(row=2, column=3)
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://x","Lan")', "s")

@@ -47,7 +47,7 @@ class PendingPage:
     total: int
     newest_id: int | None
     # For members on the page who claim a roster record: their id → the record, if it still
-    # exists (the official compares the two before approving).
+    # exists and is not erased (the official compares the two before approving).
     claims: dict[int, Member] = field(default_factory=dict)
 
 
@@ -88,7 +88,9 @@ async def pending_in_scope(
     claimed_ids = {m.claims_member_id for m, _ in members if m.claims_member_id is not None}
     records: dict[int, Member] = {}
     if claimed_ids:
-        found = await session.exec(select(Member).where(col(Member.id).in_(claimed_ids)))
+        found = await session.exec(
+            select(Member).where(col(Member.id).in_(claimed_ids), col(Member.erased_at).is_(None))
+        )
         records = {record.id: record for record in found.all()}  # type: ignore[misc]
     claims = {
         member.id: records[member.claims_member_id]
@@ -130,6 +132,23 @@ async def _check_decidable(session: AsyncSession, actor: Actor, member: Member) 
         raise NotAllowed("not_pending")
 
 
+async def _claim_decision(session: AsyncSession, member: Member) -> None:
+    """The decision's first write, made only while the member is still pending in the database:
+    SQLite ignores FOR UPDATE, so two officials may both have read "pending"; the second one's
+    write matches nothing and is refused (from here on SQLite holds the write lock)."""
+    claimed = await session.exec(
+        update(Member)
+        .where(
+            col(Member.id) == member.id,
+            col(Member.status) == MemberStatus.PENDING,
+            col(Member.erased_at).is_(None),
+        )
+        .values(updated_at=utcnow())
+    )
+    if claimed.rowcount != 1:
+        raise NotAllowed("not_pending")
+
+
 async def _decide(
     session: AsyncSession,
     actor: Actor,
@@ -158,6 +177,7 @@ async def approve(session: AsyncSession, actor: Actor, *, member: Member) -> Mem
     for a roster claim that still stands, the roster record they were linked to (module
     docstring), else the member themselves."""
     await _check_decidable(session, actor, member)
+    await _claim_decision(session, member)
     noted = None
     if member.claims_member_id is not None:
         record = await _claimable_record(session, actor, member)
@@ -259,7 +279,7 @@ async def _link_to_record(
         target_id=record.id, before=before,
         after={
             **audit.snapshot(record),
-            "merged_member_id": merged_id,
+            audit.MERGED_MEMBER: merged_id,
             "channels": sorted(account.channel for account in accounts),
         },
     )
@@ -277,8 +297,10 @@ def validate_reason(text: str | None) -> str:
 async def reject(session: AsyncSession, actor: Actor, *, member: Member, reason: str) -> Member:
     """Refuses the pending member's request; the reason is kept and shown to them."""
     await _check_decidable(session, actor, member)
+    reason = validate_reason(reason)
+    await _claim_decision(session, member)
     return await _decide(
-        session, actor, member, status=MemberStatus.REJECTED, reason=validate_reason(reason),
+        session, actor, member, status=MemberStatus.REJECTED, reason=reason,
         action="member.reject",
     )
 

@@ -21,6 +21,9 @@ from models.members import Member
 from models.org import OrgUnit
 
 ERASED = {"erased": True}
+# In an entry's `after`: the id of a pending request merged into the target (its entries are the
+# target's too when their data is forgotten).
+MERGED_MEMBER = "merged_member_id"
 
 # What a snapshot of a member holds: the fields officials change (ids, never chat accounts).
 MEMBER_FIELDS = (
@@ -114,10 +117,16 @@ async def entries_by(session: AsyncSession, *, member_id: int) -> list[AuditEntr
 
 
 async def forget_member_data(session: AsyncSession, *, member_id: int) -> int:
-    """Blanks the before/after of every entry about the member; how many entries were kept."""
+    """Blanks the before/after of every entry about the member, and about the pending requests
+    merged into them (a roster claim: MERGED_MEMBER); how many entries were kept."""
+    about = (col(AuditEntry.target_type) == "member", col(AuditEntry.target_id) == member_id)
+    afters = await session.exec(select(AuditEntry.after).where(*about))
+    ids = {member_id} | {
+        after[MERGED_MEMBER] for after in afters.all() if after and MERGED_MEMBER in after
+    }
     result = await session.exec(
         update(AuditEntry)
-        .where(col(AuditEntry.target_type) == "member", col(AuditEntry.target_id) == member_id)
+        .where(col(AuditEntry.target_type) == "member", col(AuditEntry.target_id).in_(ids))
         .values(before=ERASED, after=ERASED)
     )
     return int(result.rowcount or 0)

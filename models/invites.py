@@ -20,10 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import audit
 from models.access import Action, Actor, authorize, require_official
-from models.base import fold, utcnow
+from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Invite
-from models.org import OrgKind, OrgUnit, get_unit, list_children
+from models.org import OrgKind, OrgUnit, get_unit, list_children, search_grassroots
+from models.units import roots_for
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
@@ -153,18 +154,14 @@ class ScopeLevel:
     up_id: int | None
 
 
-def _grassroots_in_scope(actor: Actor):  # type: ignore[no-untyped-def]
-    return select(OrgUnit).where(
-        col(OrgUnit.is_active), OrgUnit.kind == OrgKind.GRASSROOTS, actor.unit_condition()
-    )
-
-
 async def grassroots_in_scope(
     session: AsyncSession, actor: Actor, *, offset: int = 0, limit: int = 8
 ) -> tuple[list[OrgUnit], int]:
     """A page of the active grassroots unions the actor may invite to, and how many there are."""
     require_official(actor)
-    query = _grassroots_in_scope(actor)
+    query = select(OrgUnit).where(
+        col(OrgUnit.is_active), OrgUnit.kind == OrgKind.GRASSROOTS, actor.unit_condition()
+    )
     total = (
         await session.exec(select(func.count()).select_from(query.subquery()))  # type: ignore[call-overload]
     ).one()
@@ -179,29 +176,9 @@ async def search_in_scope(
 ) -> list[OrgUnit]:
     """Grassroots unions in scope whose name holds every word of `text`, accents optional."""
     require_official(actor)
-    words = fold(text).split()
-    if not words:
-        return []
-    query = _grassroots_in_scope(actor)
-    for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(col(OrgUnit.name_folded).like(f"%{escaped}%", escape="\\"))
-    rows = await session.exec(query.order_by(OrgUnit.name_folded, OrgUnit.id).limit(limit))
-    return list(rows.all())
-
-
-async def _scope_tops(session: AsyncSession, actor: Actor) -> list[OrgUnit]:
-    """The units the actor's scopes start at (one inside another shows once), by name."""
-    paths = sorted({scope.path for scope in actor.official_of}, key=len)
-    tops = [p for i, p in enumerate(paths) if not any(p.startswith(q) for q in paths[:i])]
-    if not tops:
-        return []
-    rows = await session.exec(
-        select(OrgUnit)
-        .where(col(OrgUnit.path).in_(tops), col(OrgUnit.is_active))
-        .order_by(OrgUnit.name_folded, OrgUnit.id)
+    return await search_grassroots(
+        session, text=text, limit=limit, within=actor.unit_condition()
     )
-    return list(rows.all())
 
 
 async def browse_scope(
@@ -211,14 +188,8 @@ async def browse_scope(
     roots for an administrator, their own units for an official)."""
     require_official(actor)
     if parent_id == 0:
-        if actor.is_admin:
-            units, total = await list_children(
-                session, parent_id=None, offset=offset, limit=limit
-            )
-        else:
-            tops = await _scope_tops(session, actor)
-            units, total = tops[offset : offset + limit], len(tops)
-        return ScopeLevel(None, units, total, None)
+        tops = await roots_for(session, actor=actor)
+        return ScopeLevel(None, tops[offset : offset + limit], len(tops), None)
     parent = await get_unit(session, parent_id)
     if parent is None or parent.is_grassroots:
         raise NotFound("unit_unavailable")

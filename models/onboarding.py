@@ -51,6 +51,7 @@ from models import audit
 from models.access import actor_for
 from models.base import UTCDateTime, fold, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
+from models.invites import is_active
 from models.members import (
     ConsentPurpose,
     Gender,
@@ -526,6 +527,10 @@ async def confirm(
         member = await session.get(Member, draft.member_id)
         if member is None:
             raise NotFound("member_gone")
+        if member.status == MemberStatus.REJECTED:
+            # Corrected details are a new request (the rejection notice says to use /profile).
+            member.status = MemberStatus.PENDING
+            member.status_reason = None
         apply_profile(
             member,
             full_name=draft.full_name,
@@ -541,9 +546,8 @@ async def confirm(
         if (
             invite is not None
             and invite.auto_approve
-            and not invite.revoked
+            and is_active(invite)
             and invite.unit_id == draft.unit_id
-            and (invite.expires_at is None or invite.expires_at > utcnow())
         ):
             status = MemberStatus.ACTIVE
         member = Member(

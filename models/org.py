@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer, String, func
 from sqlmodel import Field, SQLModel, col, select
@@ -128,14 +129,19 @@ async def list_children(
     return list(rows.all()), total
 
 
-async def search_grassroots(session: AsyncSession, *, text: str, limit: int = 8) -> list[OrgUnit]:
-    """Grassroots units whose name contains every word of `text`, ignoring case and accents."""
+async def search_grassroots(
+    session: AsyncSession, *, text: str, limit: int = 8, within: Any = None
+) -> list[OrgUnit]:
+    """Grassroots units whose name contains every word of `text`, ignoring case and accents
+    (only those meeting the condition `within`, when given: an official's scope)."""
     words = fold(text).split()
     if not words:
         return []
     query = select(OrgUnit).where(
         col(OrgUnit.is_active), OrgUnit.kind == OrgKind.GRASSROOTS
     )
+    if within is not None:
+        query = query.where(within)
     for word in words:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(OrgUnit.name_folded).like(f"%{escaped}%", escape="\\"))

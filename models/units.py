@@ -23,7 +23,7 @@ from models.access import Action, Actor, authorize, may
 from models.audit import record, snapshot
 from models.base import fold
 from models.errors import InvalidInput, NotAllowed, NotFound
-from models.members import Member, MemberStatus
+from models.members import Invite, Member, MemberStatus
 from models.org import (
     EmulationBloc,
     OrgKind,
@@ -133,11 +133,6 @@ async def _audit(
     )
 
 
-def _snapshot(unit: OrgUnit) -> dict[str, Any]:
-
-    return snapshot(unit)
-
-
 async def add_unit(
     session: AsyncSession,
     *,
@@ -161,7 +156,7 @@ async def add_unit(
         if await unit_by_code(session, code) is not None:
             raise InvalidInput("unit_code_taken", unit_code=code)
     unit = await create_unit(session, code=code, name=name, kind=kind, parent=parent)
-    await _audit(session, actor, "add_unit", unit, None, _snapshot(unit))
+    await _audit(session, actor, "add_unit", unit, None, snapshot(unit))
     return unit
 
 
@@ -175,12 +170,12 @@ async def rename_unit(
     name = clean_name(name)
     if name == unit.name:
         return unit
-    before = _snapshot(unit)
+    before = snapshot(unit)
     unit.name = name
     unit.name_folded = fold(name)
     session.add(unit)
     await session.flush()
-    await _audit(session, actor, "rename_unit", unit, before, _snapshot(unit))
+    await _audit(session, actor, "rename_unit", unit, before, snapshot(unit))
     return unit
 
 
@@ -237,14 +232,23 @@ async def move_unit(
         raise InvalidInput("unit_move_into_itself")
     if unit.parent_id == (new_parent.id if new_parent is not None else None):
         raise InvalidInput("unit_already_there")
-    before = _snapshot(unit)
+    before = snapshot(unit)
     await _reparent(session, unit, new_parent)
-    await _audit(session, actor, "move_unit", unit, before, _snapshot(unit))
+    await _audit(session, actor, "move_unit", unit, before, snapshot(unit))
     return unit
 
 
 async def _count(session: AsyncSession, query: Any) -> int:
     return int((await session.exec(query)).one())
+
+
+async def _active_children(session: AsyncSession, unit: OrgUnit) -> int:
+    return await _count(
+        session,
+        select(func.count()).select_from(OrgUnit).where(
+            OrgUnit.parent_id == unit.id, col(OrgUnit.is_active)
+        ),
+    )
 
 
 def _members_staying(unit: OrgUnit) -> list[Any]:
@@ -264,12 +268,7 @@ async def check_deactivation(
 
     await _authorize(session, actor, Action.EDIT_UNIT, unit)
     _usable(unit)
-    children = await _count(
-        session,
-        select(func.count()).select_from(OrgUnit).where(
-            OrgUnit.parent_id == unit.id, col(OrgUnit.is_active)
-        ),
-    )
+    children = await _active_children(session, unit)
     if children:
         raise InvalidInput("unit_has_children", count=children)
     waiting = await _count(
@@ -293,14 +292,14 @@ async def deactivate_unit(
 ) -> int:
     """Closes a unit that has no active units below it. Its members (any status, erased ones
     aside) all move, in one UPDATE, to `move_members_to`: a grassroots union the actor manages,
-    required when there are members. Returns how many moved."""
+    required when there are members; its invites stop working. Returns how many moved."""
     waiting = await check_deactivation(
         session, actor=actor, unit=unit, move_members_to=move_members_to
     )
     if waiting and move_members_to is None:
         raise InvalidInput("unit_members_need_destination", count=waiting)
     destination = move_members_to if waiting else None
-    before = _snapshot(unit)
+    before = snapshot(unit)
     moved = 0
     if destination is not None:
         result = await session.exec(
@@ -318,10 +317,16 @@ async def deactivate_unit(
             {"unit_id": unit.id, "members": moved},
             {"unit_id": destination.id, "members": moved},
         )
+    revoked = await session.exec(
+        update(Invite)
+        .where(col(Invite.unit_id) == unit.id, col(Invite.revoked).is_(False))
+        .values(revoked=True)
+    )
     unit.is_active = False
     session.add(unit)
     await session.flush()
-    await _audit(session, actor, "deactivate_unit", unit, before, _snapshot(unit))
+    after = {**snapshot(unit), "invites_revoked": int(revoked.rowcount or 0)}
+    await _audit(session, actor, "deactivate_unit", unit, before, after)
     return moved
 
 
@@ -387,13 +392,13 @@ async def _set_tag(
     link = await session.get(UnitBloc, (unit.id, bloc.id))
     if (link is not None) == tagged:
         return False
-    before = {**_snapshot(unit), "blocs": [b.id for b in await blocs_of(session, unit)]}
+    before = {**snapshot(unit), "blocs": [b.id for b in await blocs_of(session, unit)]}
     if tagged:
         session.add(UnitBloc(unit_id=unit.id, bloc_id=bloc.id))  # type: ignore[arg-type]
     else:
         await session.delete(link)
     await session.flush()
-    after = {**_snapshot(unit), "blocs": [b.id for b in await blocs_of(session, unit)]}
+    after = {**snapshot(unit), "blocs": [b.id for b in await blocs_of(session, unit)]}
     await _audit(session, actor, "tag_unit" if tagged else "untag_unit", unit, before, after)
     return True
 
@@ -476,12 +481,7 @@ async def unit_card(session: AsyncSession, *, actor: Actor, unit: OrgUnit) -> Un
             col(Member.erased_at).is_(None),
         ),
     )
-    children = await _count(
-        session,
-        select(func.count()).select_from(OrgUnit).where(
-            OrgUnit.parent_id == unit.id, col(OrgUnit.is_active)
-        ),
-    )
+    children = await _active_children(session, unit)
     chain = list(reversed(await ancestors(session, unit)))
     return UnitCard(
         unit=unit,

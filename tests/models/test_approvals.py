@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import database
 from models.access import Role, RoleAssignment
 from models.approvals import (
     REASON_MAX,
@@ -20,7 +22,8 @@ from models.approvals import (
     pending_in_scope,
     reject,
 )
-from models.audit import entries_about
+from models.audit import ERASED, entries_about, forget_member_data, snapshot
+from models.audit import record as record_entry
 from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.linking import issue_link_code
@@ -211,6 +214,12 @@ async def test_the_queue_names_the_roster_record_a_person_claims(
     assert claim.id in [m.id for m, _ in page.members]
     assert page.claims == {claim.id: record}
 
+    record.erased_at = utcnow()  # /deleteme meanwhile: the queue shows nothing of the record
+    session.add(record)
+    await session.flush()
+    page = await pending_in_scope(session, world["actors"]["trai"], offset=0, limit=10)
+    assert claim.id in [m.id for m, _ in page.members] and page.claims == {}
+
 
 async def test_approving_a_claim_links_the_person_to_the_roster_record(
     session: AsyncSession, world: dict
@@ -288,3 +297,41 @@ async def test_approve_all_links_claims_like_one_by_one(
     assert [m.id for m in approved] == [waiting["lan"].id, waiting["tam"].id, record.id]
     assert await _accounts(session, record.id) == ["zalo:501"]
     assert await session.get(Member, claim_id) is None
+
+
+async def test_a_second_official_who_saw_the_member_pending_is_refused_and_changes_nothing(
+    engine: AsyncEngine, session: AsyncSession, world: dict
+) -> None:
+    """Two officials tap at once. SQLite has no FOR UPDATE, so both may read "pending": the one
+    who writes second is refused instead of overwriting the first decision."""
+    lan_id = world["waiting"]["lan"].id
+    await session.commit()
+    async with database.create_session_factory(engine)() as other:
+        seen = await other.get(Member, lan_id)  # the second official's read: still pending
+        assert seen is not None and seen.status == PENDING
+        await approve(session, world["actors"]["trai"], member=world["waiting"]["lan"])
+        await session.commit()
+        with pytest.raises(NotAllowed) as refused:
+            await reject(other, world["actors"]["district"], member=seen, reason="Sai trường")
+        assert refused.value.code == "not_pending"
+        await other.rollback()
+    session.expire_all()
+    lan = await session.get(Member, lan_id)
+    assert lan is not None and lan.status == MemberStatus.ACTIVE and lan.status_reason is None
+    [entry] = await entries_about(session, target_type="member", target_id=lan_id)
+    assert entry.action == "member.approve"
+
+
+async def test_erasing_a_linked_member_forgets_what_they_typed_when_they_claimed(
+    session: AsyncSession, world: dict
+) -> None:
+    record, claim = await _claim(session, world["units"])
+    claim_id = claim.id
+    await record_entry(session, None, "member.roster_claim_requested", target_type="member",
+                       target_id=claim_id, after=snapshot(claim))
+    await approve(session, world["actors"]["trai"], member=claim)
+
+    assert await forget_member_data(session, member_id=record.id) == 2
+    session.expire_all()
+    [requested] = await entries_about(session, target_type="member", target_id=claim_id)
+    assert requested.action == "member.roster_claim_requested" and requested.after == ERASED

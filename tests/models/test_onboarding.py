@@ -292,6 +292,27 @@ async def test_a_member_edits_their_profile_through_the_summary(session: AsyncSe
     assert len((await session.exec(select(Member))).all()) == 1
 
 
+async def test_a_rejected_member_who_corrects_their_profile_asks_again(
+    session: AsyncSession,
+) -> None:
+    units = await make_tree(session)
+    identity = await _consenting_identity(session)
+    member = await make_member(session, units["trai"], "Nguyễn Thị Lan",
+                               status=MemberStatus.REJECTED)
+    member.status_reason = "Sai trường"
+    identity.member_id = member.id
+    session.add_all([member, identity])
+    await session.flush()
+
+    edit = await flow.begin_profile_edit(session, identity=identity, member=member)
+    await flow.edit_answer(session, edit, Step.UNIT)
+    assert await flow.answer_unit(session, edit, units["du"].id) == Step.SUMMARY
+    joined = await flow.confirm(session, draft=edit, identity=identity, locale="vi")
+    # Back in the queue, of the union they now name, without the old reason.
+    assert joined.member.id == member.id and member.unit_id == units["du"].id
+    assert member.status == MemberStatus.PENDING and member.status_reason is None
+
+
 async def test_an_incomplete_draft_cannot_be_confirmed(session: AsyncSession) -> None:
     identity = await _consenting_identity(session)
     draft = await flow.start_onboarding(session, identity=identity)

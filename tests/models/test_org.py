@@ -13,7 +13,7 @@ from models.access import Actor, Role
 from models.audit import AuditEntry, entries_about
 from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
-from models.members import Member, MemberStatus
+from models.members import Member, MemberStatus, create_invite, resolve_invite
 from models.org import OrgKind, OrgUnit, in_subtree
 from models.units import (
     add_unit,
@@ -297,6 +297,7 @@ async def test_deactivating_a_school_moves_all_its_members_in_one_go_and_says_ho
     pending = await make_member(session, du, "Phạm Thị Bình", status=MemberStatus.PENDING)
     gone = await make_member(session, du, "Đã xoá")
     gone.erased_at = utcnow()
+    link = await create_invite(session, code="DUJOIN22", unit_id=du.id, auto_approve=True)
     await session.flush()
 
     assert await check_deactivation(session, actor=actor, unit=du) == 2
@@ -328,6 +329,11 @@ async def test_deactivating_a_school_moves_all_its_members_in_one_go_and_says_ho
     assert members_entry.after == {"unit_id": trai.id, "members": 2}
     assert closed_entry.action == "deactivate_unit"
     assert closed_entry.before["is_active"] is True and closed_entry.after["is_active"] is False
+    # The school's invite link no longer lets anyone join a union that is closed.
+    assert closed_entry.after["invites_revoked"] == 1
+    with pytest.raises(NotFound) as closed_link:
+        await resolve_invite(session, link.code)
+    assert closed_link.value.code == "invite_invalid"
 
     with pytest.raises(NotFound):  # a second tap on the same button
         await deactivate_unit(session, actor=actor, unit=du, move_members_to=trai)

@@ -28,7 +28,7 @@ from handlers import common
 from handlers.onboarding import roster_record_label
 from models import approvals as model
 from models.access import Actor
-from models.errors import DomainError, NotAllowed
+from models.errors import DomainError
 from models.members import Member
 from models.org import OrgUnit
 
@@ -170,8 +170,8 @@ async def asked_all(update: Update, context: UnionContext) -> None:
             await common.refuse(update, context, error)
             return
     assert update.callback_query is not None
-    if count == 0:
-        await common.refuse(update, context, NotAllowed("not_pending"))
+    if count == 0:  # an old button: everyone was decided meanwhile
+        await update.callback_query.answer(context.t("approvals.none"), show_alert=True)
         return
     await update.callback_query.answer()
     markup = common.keyboard(
@@ -195,6 +195,9 @@ async def approved_all(update: Update, context: UnionContext) -> None:
         except DomainError as error:
             await session.rollback()
             await common.refuse(update, context, error)
+            return
+        if not members:  # a second tap: the first approved them
+            await query.answer(context.t("approvals.none"), show_alert=True)
             return
         await session.commit()
         await query.answer()
@@ -301,10 +304,14 @@ async def rejected(update: Update, context: UnionContext) -> State:
     return END
 
 
-async def cancel(update: Update, context: UnionContext) -> State:
-    """Leaves the rejection without deciding anything."""
+def _forget(context: UnionContext) -> None:
     if context.user_data is not None:
         context.user_data.pop(REJECTING, None)
+
+
+async def cancel(update: Update, context: UnionContext) -> State:
+    """Leaves the rejection without deciding anything."""
+    _forget(context)
     if update.callback_query is not None:
         await update.callback_query.answer()
         await common.show(update, context.t("approvals.reject_cancelled"), None)
@@ -348,6 +355,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             # Reject someone else instead.
             CallbackQueryHandler(asked_reason, pattern=REJECT_PATTERN),
             MessageHandler(~filters.COMMAND, unexpected_input),
+            common.other_command_leaves(_forget),
         ],
     )
 

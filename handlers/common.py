@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ApplicationHandlerStop, BaseHandler, ConversationHandler
+from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
 from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
@@ -54,6 +60,29 @@ def persistent_conversation(
             fallbacks=fallbacks,
             **options,
         )
+
+
+# Commands that only show something: a question waiting for typed text stays open.
+_KEEPS_THE_QUESTION = filters.Regex(r"^/(help|mydata|language)(@\w+)?(\s|$)")
+
+
+def other_command_leaves(
+    forget: Callable[[UnionContext], None] | None = None,
+) -> MessageHandler:  # type: ignore[type-arg]
+    """The last fallback of a conversation that waits for typed text: a command it does not
+    take (/members in the middle of a rename) ends the wait, `forget` drops what was kept for
+    it, and the command is queued again to be handled as if the question had not been asked.
+    Otherwise the next text typed, meant for the newer question, would answer the old one
+    (conversations registered earlier see text first). Commands that only show something
+    (/help, /mydata, /language) leave the question open."""
+
+    async def leave(update: Update, context: UnionContext) -> int:
+        if forget is not None:
+            forget(context)
+        await context.application.update_queue.put(update)
+        return ConversationHandler.END
+
+    return MessageHandler(filters.COMMAND & ~_KEEPS_THE_QUESTION, leave)
 
 
 def callback_ids(update: Update) -> list[int]:

@@ -39,6 +39,8 @@ CHOOSING_UNIT = "choosing_unit"
 END = ConversationHandler.END
 CONVERSATION = "invites"
 UNITS_PER_PAGE = 8
+# Invites listed per message: each has two buttons, and a message holds 4,096 characters.
+INVITES_PER_PAGE = 8
 SEARCH_MAX_CHARS = 100
 # The expiries offered, in days (0: never).
 EXPIRY_DAYS = (7, 30, 0)
@@ -321,13 +323,14 @@ async def made_invite(update: Update, context: UnionContext) -> State:
 
 
 async def listed_invites(update: Update, context: UnionContext) -> State:
-    """Lists the union's active invites, each with buttons to show it again or revoke it."""
-    [unit_id] = common.callback_ids(update)
+    """Lists one page of the union's active invites, each with buttons to show it again or
+    revoke it."""
+    unit_id, *page = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
             unit = await model.invite_unit(session, actor, unit_id=unit_id)
-            text, markup = await _list(session, context, actor, unit)
+            text, markup = await _list(session, context, actor, unit, page[0] if page else 0)
         except DomainError as error:
             await common.refuse(update, context, error)
             return END
@@ -336,12 +339,17 @@ async def listed_invites(update: Update, context: UnionContext) -> State:
 
 
 async def _list(
-    session: AsyncSession, context: UnionContext, actor: Actor, unit: OrgUnit
+    session: AsyncSession, context: UnionContext, actor: Actor, unit: OrgUnit, page: int
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of the active invites (the last one if `page` is past it)."""
     active = await model.invites_of_unit(session, actor, unit=unit)
+    pages = max(1, -(-len(active) // INVITES_PER_PAGE))
+    page = min(page, pages - 1)
     lines = [context.t("invites.list_title" if active else "invites.none_active", unit=unit.name)]
+    if pages > 1:
+        lines.append(context.t("invites.page", page=page + 1, pages=pages))
     rows = []
-    for invite in active:
+    for invite in active[page * INVITES_PER_PAGE : (page + 1) * INVITES_PER_PAGE]:
         lines.append(
             context.t(
                 "invites.list_line",
@@ -353,7 +361,14 @@ async def _list(
         rows.append([(context.t("invites.show_button", code=invite.code),
                       f"inv:show:{invite.id}")])
         rows.append([(context.t("invites.revoke_button", code=invite.code),
-                      f"inv:rev:{invite.id}")])
+                      f"inv:rev:{invite.id}:{page}")])
+    pager = []
+    if page > 0:
+        pager.append((context.t("common.previous"), f"inv:list:{unit.id}:{page - 1}"))
+    if page + 1 < pages:
+        pager.append((context.t("common.next"), f"inv:list:{unit.id}:{page + 1}"))
+    if pager:
+        rows.append(pager)
     rows.append([(context.t("common.back"), f"inv:unit:{unit.id}")])
     return "\n".join(lines), common.keyboard(rows)
 
@@ -377,8 +392,8 @@ async def showed_invite(update: Update, context: UnionContext) -> State:
 
 
 async def revoked_invite(update: Update, context: UnionContext) -> State:
-    """Revokes the invite (people who joined with it stay); shows the list again."""
-    [invite_id] = common.callback_ids(update)
+    """Revokes the invite (people who joined with it stay); shows its page of the list again."""
+    invite_id, *page = common.callback_ids(update)
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -391,7 +406,7 @@ async def revoked_invite(update: Update, context: UnionContext) -> State:
             await common.refuse(update, context, error)
             return END
         await session.commit()
-        text, markup = await _list(session, context, actor, unit)
+        text, markup = await _list(session, context, actor, unit, page[0] if page else 0)
     query = update.callback_query
     assert query is not None
     await query.answer(context.t("invites.revoked", code=invite.code))
@@ -419,9 +434,9 @@ def _buttons() -> list[CallbackQueryHandler]:  # type: ignore[type-arg]
         CallbackQueryHandler(asked_new, pattern=r"^inv:new:\d{1,12}$"),
         CallbackQueryHandler(chose_expiry, pattern=r"^inv:exp:\d{1,12}:\d{1,4}$"),
         CallbackQueryHandler(made_invite, pattern=r"^inv:make:\d{1,12}:\d{1,4}:\d$"),
-        CallbackQueryHandler(listed_invites, pattern=r"^inv:list:\d{1,12}$"),
+        CallbackQueryHandler(listed_invites, pattern=r"^inv:list:\d{1,12}(:\d{1,6})?$"),
         CallbackQueryHandler(showed_invite, pattern=r"^inv:show:\d{1,12}$"),
-        CallbackQueryHandler(revoked_invite, pattern=r"^inv:rev:\d{1,12}$"),
+        CallbackQueryHandler(revoked_invite, pattern=r"^inv:rev:\d{1,12}(:\d{1,6})?$"),
     ]
 
 
@@ -443,6 +458,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             CommandHandler("invite", start),
             *_buttons(),
             MessageHandler(~filters.COMMAND, unexpected_input),
+            common.other_command_leaves(),
         ],
     )
 

@@ -44,6 +44,9 @@ END = ConversationHandler.END
 CONVERSATION = "roster_import"
 # The problems listed in the chat; the report file has them all.
 ERRORS_SHOWN = 5
+# A row's problems as shown in the chat (a phone shared by a thousand rows names them all): the
+# rest is in the report file, and the message stays under Telegram's 4,096 characters.
+PROBLEMS_SHOWN_CHARS = 300
 UNIT_KEY = "roster_unit_id"
 
 State = int | str
@@ -173,6 +176,10 @@ async def received_file(update: Update, context: UnionContext) -> State:
     return END
 
 
+def _shortened(text: str, limit: int = PROBLEMS_SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _done_text(context: UnionContext, result: model.ImportResult) -> str:
     counts = {
         "file": result.filename,
@@ -208,7 +215,7 @@ async def _send_problems(
         context.t(
             "roster.error_line",
             row=row.number,
-            problems=model.describe(row.problems, _plain(context)),
+            problems=_shortened(model.describe(row.problems, _plain(context))),
         )
         for row in result.bad_rows[:ERRORS_SHOWN]
     ]
@@ -234,10 +241,14 @@ async def file_expected(update: Update, context: UnionContext) -> State:
     return SENDING_FILE
 
 
-async def cancel(update: Update, context: UnionContext) -> State:
-    """/cancel: leaves the import; nothing was changed."""
+def _forget(context: UnionContext) -> None:
     if context.user_data is not None:
         context.user_data.pop(UNIT_KEY, None)
+
+
+async def cancel(update: Update, context: UnionContext) -> State:
+    """/cancel: leaves the import; nothing was changed."""
+    _forget(context)
     await common.reply(update, context.t("roster.cancelled"))
     return END
 
@@ -310,7 +321,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
                 MessageHandler(~filters.COMMAND, file_expected),
             ],
         },
-        fallbacks=[CommandHandler("cancel", cancel)],
+        fallbacks=[CommandHandler("cancel", cancel), common.other_command_leaves(_forget)],
     )
 
 

@@ -692,6 +692,11 @@ async def cancel(update: Update, context: UnionContext) -> State:
     return END
 
 
+async def name_expected(update: Update, context: UnionContext) -> None:
+    """A photo, a sticker or a file while a name is asked: the name is still awaited."""
+    await common.reply(update, context.t("units.type_a_name"))
+
+
 async def stale_units_button(update: Update, context: UnionContext) -> None:
     """A "units:" payload that fits no button (an old version, or forged): refused."""
     assert update.callback_query is not None
@@ -734,6 +739,8 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             CommandHandler("cancel", cancel),
             CommandHandler("units", show_units),
             *_buttons(),
+            MessageHandler(~filters.TEXT & ~filters.COMMAND, name_expected),
+            common.other_command_leaves(_forget),
         ],
     )
 

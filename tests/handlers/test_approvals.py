@@ -133,6 +133,15 @@ async def test_cancel_leaves_a_rejection_without_deciding(
     assert "không từ chối ai" in (await next_sent(official)).text
     assert (await _fresh(db, lan)).status == PENDING
 
+    # Another command leaves the reason question: what is typed next is not a reason.
+    await official.tap("✖ Từ chối Nguyễn Thị Lan")
+    await next_sent(official)
+    await official.send("/members")
+    await next_sent(official)
+    await official.send("lan")
+    assert "Tên có: «lan»" in (await next_sent(official)).text
+    assert (await _fresh(db, lan)).status == PENDING
+
 
 async def test_approve_all_asks_first_then_approves_and_tells_everyone(
     bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
@@ -155,6 +164,14 @@ async def test_approve_all_asks_first_then_approves_and_tells_everyone(
     for i, person in enumerate(people):
         assert "đã được duyệt" in (await next_sent(tg.user(first_name="x", user_id=7410 + i))).text
         assert (await _fresh(db, person)).status == MemberStatus.ACTIVE
+
+    # A second tap on the confirmation (a quick double tap, or an old list on Zalo) says that
+    # nobody is waiting, instead of "0 approved" in place of the result.
+    again = await alert_for(official, confirm.button_data[0][0], message=confirm)
+    assert again["show_alert"] and "Không có ai đang chờ duyệt" in again["text"]
+    assert "Đã duyệt 3 người" in official.current(confirm).text
+    answer = await alert_for(official, "apr:all:999999", message=confirm)
+    assert answer["show_alert"] and "Không có ai đang chờ duyệt" in answer["text"]
 
 
 async def test_forged_and_stale_buttons_are_refused_and_change_nothing(

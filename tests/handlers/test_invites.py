@@ -127,6 +127,33 @@ async def test_a_district_official_chooses_the_school_then_lists_and_revokes_its
     assert "/help" in (await next_sent(official)).text
 
 
+async def test_a_school_with_many_invites_lists_them_page_by_page(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    await make_official(db, units["trai"], telegram_id=CHAIR_ID)
+    for number in range(80):  # one per class, kept for the whole year
+        await create_invite(db, code=f"CLASS{number:03d}", unit_id=units["trai"].id)
+    await db.commit()
+    chair = tg.user(first_name="Hùng", user_id=CHAIR_ID)
+    await chair.send("/invite")
+    await next_sent(chair)
+
+    await chair.tap("Lời mời đang dùng (80)")
+    first = await chair.next_message()
+    assert "Trang 1/10" in first.text and "CLASS079" in first.text
+    assert "CLASS071" not in first.text
+    assert first.buttons[-2] == ["Tiếp ▶"]
+    await chair.tap("Tiếp ▶")
+    second = await chair.next_message()
+    assert "Trang 2/10" in second.text and "CLASS071" in second.text
+    await chair.tap("✖ Thu hồi CLASS070")
+    after = await chair.next_message()  # the same page, without the revoked invite
+    assert "Trang 2/10" in after.text and "CLASS070" not in after.text
+    assert "CLASS069" in after.text
+    revoked = [invite.code for invite in await _invites(db) if invite.revoked]
+    assert revoked == ["CLASS070"]
+
+
 async def test_a_forged_invite_button_for_another_school_is_refused(
     bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
 ) -> None:

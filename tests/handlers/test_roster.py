@@ -59,6 +59,8 @@ async def test_an_official_imports_a_clean_roster(  # type: ignore[no-untyped-de
         ask = await next_sent(chair)
         assert ".xlsx" in ask.text and "Họ và tên" in ask.text
         assert "Dòng không có mã đơn vị sẽ thuộc <b>Trường THCS Nguyễn Trãi</b>" in ask.text
+        await chair.send("/help")  # looking something up leaves the question open
+        assert "/import" in (await next_sent(chair)).text
         await chair.send_document("ds.xlsx", XLSX, content=content)
         done = await next_sent(chair)
         assert done.text == (
@@ -134,6 +136,33 @@ async def test_a_roster_with_problems_comes_back_as_a_report_then_its_valid_rows
     assert (lan.full_name, lan.unit_id, lan.member_code) == (
         "Nguyễn Thị Lan", units["du"].id, "DV1")
     assert (await db.exec(select(func.count()).select_from(PendingImport))).one() == 0
+
+
+async def test_a_phone_shared_by_hundreds_of_rows_still_leaves_the_choice(  # type: ignore[no-untyped-def]
+    start_bot, units: dict, tg: FakeTelegram, db: AsyncSession
+) -> None:
+    await make_official(db, units["trai"], "Trần Văn Hùng", telegram_id=CHAIR_ID)
+    await db.commit()
+    hung = tg.user(first_name="Hùng", user_id=CHAIR_ID)
+    # The school office's phone typed for every teacher but the first.
+    rows: list[list[object]] = [
+        ["Nguyễn Thị Lan", None, "Giáo viên", "Nữ", None, "0912345678", "có", "DV0"]
+    ]
+    rows += [
+        ["Trần Thị Mai", None, None, None, None, "0243822111", None, f"DV{number}"]
+        for number in range(1, 601)
+    ]
+    async with start_bot():
+        await hung.send("/import")
+        await next_sent(hung)
+        await hung.send_document("ds.xlsx", XLSX, content=xlsx(rows))
+        report = await next_sent(hung)
+        assert report.document is not None
+        choice = await next_sent(hung)
+        assert "600 trên 601 dòng có lỗi" in choice.text
+        assert "• Dòng 3: số điện thoại +84243822111 có ở nhiều dòng (3, 4, 5" in choice.text
+        assert "…" in choice.text  # the rest is in the report
+        assert choice.buttons == [["Nhập 1 dòng hợp lệ"], ["Huỷ"]]
 
 
 async def test_the_upload_of_another_official_cannot_be_imported_or_cancelled(  # type: ignore[no-untyped-def]

@@ -213,6 +213,8 @@ async def test_a_name_question_survives_a_restart_and_cancel_leaves_it(
         await hung.tap("Đổi tên")
         await hung.next_message()
     async with start_bot():  # a restart between the question and the answer
+        await hung.send_photo()  # not a name: the name is still awaited
+        assert "gõ tên bằng chữ" in (await next_sent(hung)).text
         await hung.send("Trường THCS Nguyễn Trãi – Ba Đình")
         assert "<b>Trường THCS Nguyễn Trãi – Ba Đình</b>" in (await next_sent(hung)).text
         await hung.tap("Đổi tên")
@@ -290,3 +292,24 @@ async def test_an_administrator_creates_a_bloc_and_tags_a_school_with_it(
     assert "➕ Tạo cụm/khối mới" not in flat(offered.buttons)  # administrators only
     answer = await alert_for(hung, f"units:newbloc:{units['trai'].id}", message=offered)
     assert answer["text"].startswith("Bạn không có quyền")
+
+
+async def test_another_command_leaves_the_name_question(
+    start_bot, district_official: dict, tg: FakeTelegram, db: AsyncSession  # type: ignore[no-untyped-def]
+) -> None:
+    trai = district_official["trai"]
+    hung = tg.user(first_name="Hùng", user_id=OFFICIAL_ID)
+    async with start_bot():
+        await hung.send("/units")
+        await next_sent(hung)
+        await hung.tap("🏫 Trường THCS Nguyễn Trãi")
+        await hung.next_message()
+        await hung.tap("Đổi tên")
+        await hung.next_message()
+        await hung.send("/members")  # changed his mind: looks someone up instead
+        assert "Gõ họ tên" in (await next_sent(hung)).text
+        await hung.send("an")
+        found = await next_sent(hung)
+        assert "Tên có: «an»" in found.text
+        assert flat(found.buttons)[0].startswith("Lê Văn An")
+    assert (await fresh_unit(db, trai.id)).name == "Trường THCS Nguyễn Trãi"

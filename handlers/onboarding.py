@@ -623,7 +623,7 @@ async def confirmed(update: Update, context: UnionContext) -> State:
                 unit=unit,
                 admin_telegram_ids=context.services.settings.admin_telegram_ids,
             )
-            if joined_now and unit is not None
+            if (joined_now or joined.asks_again or joined.moved) and unit is not None
             else []
         )
         await session.commit()
@@ -631,6 +631,7 @@ async def confirmed(update: Update, context: UnionContext) -> State:
     member = joined.member
     if not joined_now:
         await common.reply(update, context.t("profile.saved"))
+        await _notify_officials(context, officials, member, unit, joined)
     else:
         if joined.claimed is not None:
             key = "onboarding.roster_claim_pending"
@@ -666,6 +667,10 @@ async def _notify_officials(
     elif joined.claimed is not None:
         key = "onboarding.roster_official_claim"
         extra["record"] = roster_record_label(joined.claimed)
+    elif joined.asks_again:
+        key = "onboarding.official_asks_again"
+    elif joined.moved:
+        key = "onboarding.official_member_moved"
     for official in officials:
         await send_notice(
             context.services,

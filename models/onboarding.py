@@ -125,6 +125,10 @@ class Joined:
     phone_proven: bool = False
     # The roster record a typed phone and name claim, linked only when an official approves.
     claimed: Member | None = None
+    # A profile edit the officials of the member's union should hear of: a rejected member who
+    # corrected their details (a new request), or a member who moved to another union.
+    asks_again: bool = False
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -527,10 +531,12 @@ async def confirm(
         member = await session.get(Member, draft.member_id)
         if member is None:
             raise NotFound("member_gone")
-        if member.status == MemberStatus.REJECTED:
+        asks_again = member.status == MemberStatus.REJECTED
+        if asks_again:
             # Corrected details are a new request (the rejection notice says to use /profile).
             member.status = MemberStatus.PENDING
             member.status_reason = None
+        moved = member.unit_id != draft.unit_id
         apply_profile(
             member,
             full_name=draft.full_name,
@@ -541,6 +547,7 @@ async def confirm(
         )
         created = False
     else:
+        asks_again = moved = False
         status = MemberStatus.PENDING
         invite = None if draft.invite_id is None else await session.get(Invite, draft.invite_id)
         if (
@@ -568,7 +575,7 @@ async def confirm(
     session.add(identity)
     await session.delete(draft)
     await session.flush()
-    return Joined(member=member, created=created)
+    return Joined(member=member, created=created, asks_again=asks_again, moved=moved)
 
 
 async def _join_roster(

@@ -9,6 +9,8 @@ from models import (  # noqa: F401
     channels,
     linking,
     members,
+    movement_units,
+    movements,
     onboarding,
     org,
     persistence,

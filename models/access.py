@@ -66,6 +66,9 @@ class Action(StrEnum):
     VIEW_MEMBER = "view_member"  # member
     APPROVE_MEMBER = "approve_member"  # member (approve or reject)
     EXPORT_MEMBERS = "export_members"  # unit
+    REGISTER_UNIT = "register_unit"  # unit: a grassroots union registering collectively
+    RUN_MOVEMENT = "run_movement"  # unit: create (the official's unit), edit, close, give
+    # results and see the registrants of the movements that unit owns
 
 
 # Actions on a unit that an official may take on their own unit too; the others only strictly
@@ -78,6 +81,8 @@ _OWN_UNIT_INCLUDED = {
     Action.INVITE,
     Action.IMPORT_MEMBERS,
     Action.EXPORT_MEMBERS,
+    Action.REGISTER_UNIT,
+    Action.RUN_MOVEMENT,
 }
 _STRICTLY_BELOW = {Action.EDIT_UNIT, Action.APPOINT_OFFICIAL, Action.REVOKE_ROLE}
 _MEMBER_ACTIONS = {Action.VIEW_MEMBER, Action.APPROVE_MEMBER}

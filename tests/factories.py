@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.access import Actor, Role, actor_for, appoint
 from models.base import fold
 from models.members import Channel, Gender, Identity, Member, MemberStatus, Position
-from models.org import OrgKind, OrgUnit, create_unit
+from models.movements import Movement, MovementStatus, MovementTarget
+from models.org import EmulationBloc, OrgKind, OrgUnit, create_unit
 
 _codes = itertools.count(1)
 
@@ -116,3 +118,55 @@ async def actor_of(session: AsyncSession, member: Member, admin_telegram_ids=())
         session.add(identity)
         await session.flush()
     return await actor_for(session, identity, admin_telegram_ids=admin_telegram_ids)
+
+
+TITLES = [
+    {"code": "GVTDVN", "name": "Giỏi việc trường, đảm việc nhà", "collective": False},
+    {"code": "LDTT", "name": "Lao động tiên tiến", "collective": False},
+    {"code": "CSTDCS", "name": "Chiến sĩ thi đua cơ sở", "collective": False},
+    {"code": "TTLDXS", "name": "Tập thể lao động xuất sắc", "collective": True},
+]
+
+
+async def make_movement(
+    session: AsyncSession,
+    owner: OrgUnit,
+    name: str = "Giỏi việc trường, đảm việc nhà",
+    *,
+    targets: list[OrgUnit] | None = None,
+    blocs: list[EmulationBloc] | None = None,
+    everyone: bool = False,
+    registration_deadline: datetime | None = None,
+    assessment_opens: datetime | None = None,
+    assessment_closes: datetime | None = None,
+    requires_approval: bool = False,
+    status: MovementStatus = MovementStatus.OPEN,
+    school_year: str = "2026-2027",
+) -> Movement:
+    """An open movement of `owner` (for its subtree unless `targets`, `blocs` or `everyone`),
+    registration open for 30 days from now, self-assessment in the 30 days after."""
+    now = datetime.now(UTC)
+    deadline = registration_deadline or now + timedelta(days=30)
+    movement = Movement(
+        name=name,
+        description="Phong trào thi đua dành cho nữ cán bộ, giáo viên, người lao động.",
+        criteria=["Hoàn thành tốt nhiệm vụ chuyên môn", "Gia đình hạnh phúc, tiến bộ"],
+        titles=TITLES,
+        owner_unit_id=owner.id,  # type: ignore[arg-type]
+        target_everyone=everyone,
+        registration_deadline=deadline,
+        assessment_opens=assessment_opens or deadline,
+        assessment_closes=assessment_closes or deadline + timedelta(days=30),
+        requires_approval=requires_approval,
+        status=status,
+        school_year=school_year,
+    )
+    session.add(movement)
+    await session.flush()
+    if not everyone:
+        for unit in targets if targets is not None else ([] if blocs else [owner]):
+            session.add(MovementTarget(movement_id=movement.id, unit_id=unit.id))
+        for bloc in blocs or []:
+            session.add(MovementTarget(movement_id=movement.id, bloc_id=bloc.id))
+    await session.flush()
+    return movement

@@ -13,6 +13,9 @@ Gender is personal data too and is erased: the women's statistics count an erase
 stays). Every chat account is deleted with all that hangs on it, so the person's former chat
 ids are strangers to the bot: /start starts anew. The audit log keeps the facts about them
 (action, time, who acted) and loses the data, and gains one "erase" entry with no data.
+Registrations for emulation movements stay (the union's counts and the titles given), without
+what the member wrote: the commitment and the self-assessment's texts are blanked and the
+evidence files are forgotten.
 
 Kept on purpose: the Zalo id mapping (`zalo_id`, the platform's opaque account id and the
 integer the bridge uses for it). The bridge caches it in memory for routing, and giving that
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_
+from sqlalchemy import Table, delete, func, null, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +42,7 @@ from models.channels import ZaloMenu, zalo_id_for
 from models.errors import NotFound
 from models.linking import LinkAttempt, LinkCode
 from models.members import Channel, ConsentRecord, Identity, Invite, Member, identities_of
+from models.movements import Evidence, Movement, Registration
 from models.onboarding import OnboardingDraft
 from models.org import OrgUnit
 from models.persistence import NAMESPACE, ConversationState, StoredData
@@ -62,7 +66,7 @@ KEPT_MEMBER_FIELDS = (
 # listed here: decide what /mydata shows of it and what /deleteme does to it, then add it.
 HANDLED_TABLES = frozenset({
     "member", "identity", "consent_record", "onboarding_draft", "link_code", "link_attempt",
-    "role_assignment", "pending_import",
+    "role_assignment", "pending_import", "registration", "evidence",
 })
 
 
@@ -175,6 +179,7 @@ async def export_member_data(
         "audit_entries_by_you": 0,
         "invites_created": [],
         "pending_imports": [],
+        "registrations": [],
         "conversations": [],
         "stored_data": [],
         "zalo_lists": [],
@@ -311,6 +316,40 @@ async def _export_member_rows(
         row["unit"] = await _unit(session, invite.unit_id)
         data["invites_created"].append(row)
 
+    registrations = await session.exec(
+        select(Registration, Movement)
+        .join(Movement, col(Movement.id) == Registration.movement_id)
+        .where(Registration.member_id == member.id)
+        .order_by(col(Registration.id))
+    )
+    for registration, movement in registrations.all():
+        title = movement.title(registration.title_code) or {}
+        files = await session.exec(
+            select(Evidence)
+            .where(Evidence.registration_id == registration.id)
+            .order_by(col(Evidence.id))
+        )
+        texts = registration.assessment or []
+        data["registrations"].append({
+            "movement": movement.name,
+            "school_year": registration.school_year,
+            "title": title.get("name") or registration.title_code,
+            "status": registration.status,
+            "commitment": registration.commitment,
+            "assessment": [
+                {"criterion": criterion, "text": text}
+                for criterion, text in zip(movement.criteria, texts, strict=False)
+            ],
+            "evidence": [
+                {"kind": e.kind, "file_name": e.file_name, "size": e.size,
+                 "at": _plain(e.created_at)}
+                for e in files.all()
+            ],
+            "submitted_at": _plain(registration.submitted_at),
+            "result_note": registration.result_note,
+            "registered_at": _plain(registration.created_at),
+        })
+
 
 # --- the readable summary ----------------------------------------------------------------------
 
@@ -400,6 +439,36 @@ def render_summary(
                     unit=unit.get("name") or "—",
                 )
             )
+
+    registrations = data.get("registrations", [])
+    if registrations:
+        lines += ["", t("movements.privacy_heading")]
+        for registration in registrations:
+            lines.append(
+                t(
+                    "movements.privacy_line",
+                    movement=registration["movement"],
+                    year=registration["school_year"],
+                    title=registration["title"],
+                    status=t(f"movements.stage.{registration['status']}"),
+                )
+            )
+            if registration.get("commitment"):
+                lines.append(
+                    t("movements.privacy_commitment", text=registration["commitment"])
+                )
+            for answer in registration.get("assessment", []):
+                lines.append(
+                    t("movements.privacy_answer", criterion=answer["criterion"],
+                      text=answer["text"])
+                )
+            for evidence in registration.get("evidence", []):
+                lines.append(
+                    t("movements.privacy_file", name=evidence.get("file_name") or t(
+                        "movements.privacy_photo" if evidence["kind"] == "photo"
+                        else "movements.privacy_document"
+                    ))
+                )
 
     other: list[str] = []
     for draft in data.get("onboarding_drafts", []):
@@ -517,6 +586,7 @@ async def erase_member(
 
     if member is not None:
         await session.exec(delete(RoleAssignment).where(RoleAssignment.member_id == member.id))  # type: ignore[call-overload,arg-type]
+        await _forget_registration_texts(session, member)
         _anonymise(member, now=now)
         session.add(member)
         await forget_member_data(session, member_id=member.id)  # type: ignore[arg-type]
@@ -532,6 +602,17 @@ async def erase_member(
         )
         await session.flush()
     return erased
+
+
+async def _forget_registration_texts(session: AsyncSession, member: Member) -> None:
+    """The member's registrations stay (counts and results), without what they wrote or sent."""
+    theirs = select(Registration.id).where(Registration.member_id == member.id)
+    await session.exec(delete(Evidence).where(col(Evidence.registration_id).in_(theirs)))  # type: ignore[call-overload]
+    await session.exec(
+        update(Registration)  # type: ignore[call-overload]
+        .where(col(Registration.member_id) == member.id)
+        .values(commitment=None, assessment=null())
+    )
 
 
 def _anonymise(member: Member, *, now: datetime) -> None:

@@ -32,6 +32,8 @@ from models.members import (
     has_consent,
     record_consent,
 )
+from models.movement_members import add_evidence, answer_criterion
+from models.movements import Evidence, Registration, register
 from models.onboarding import OnboardingDraft
 from models.org import OrgUnit
 from models.persistence import ConversationState, StoredData
@@ -47,7 +49,7 @@ from models.privacy import (
     render_summary,
 )
 from models.roster import PendingImport
-from tests.factories import actor_of, make_member, make_official, make_tree
+from tests.factories import actor_of, make_member, make_movement, make_official, make_tree
 
 LAN_TELEGRAM = 1001
 BINH_TELEGRAM = 10010  # starts with Lan's id: must not be taken for hers
@@ -391,3 +393,74 @@ def test_every_table_that_points_at_a_person_is_exported_and_erased() -> None:
         "a new table refers to a member or an identity: decide what /mydata shows of it and "
         "what /deleteme does to it (models/privacy.py), then add it to HANDLED_TABLES"
     )
+
+
+# --- emulation movements -------------------------------------------------------------------
+
+
+async def _registered(session: AsyncSession, w: World) -> tuple[Registration, Registration]:
+    """Lan registered for a movement with a commitment, wrote her self-assessment and sent two
+    files; Bình registered for the same movement."""
+    movement = await make_movement(
+        session, w.tree["district"], "Giỏi việc trường, đảm việc nhà",
+        registration_deadline=utcnow() - timedelta(days=1),
+        assessment_opens=utcnow() - timedelta(days=1),
+    )
+    before = utcnow() - timedelta(days=2)
+    lan = await register(session, member=w.lan, movement=movement, title_code="GVTDVN",
+                         commitment="Chăm lo gia đình, dạy tốt", now=before)
+    binh = await register(session, member=w.binh, movement=movement, title_code="LDTT",
+                          commitment="Cam kết của Bình", now=before)
+    for text in ("Dạy đủ tiết", "Con ngoan"):
+        await answer_criterion(session, w.lan, movement.id, text, now=utcnow())  # type: ignore[arg-type]
+    await add_evidence(session, w.lan, movement.id, channel="telegram", kind="document",  # type: ignore[arg-type]
+                       file_id="BQAC1", file_unique_id="U1", file_name="giay-khen.pdf",
+                       size=1000, now=utcnow())
+    await add_evidence(session, w.lan, movement.id, channel="telegram", kind="photo",  # type: ignore[arg-type]
+                       file_id="AgAC1", file_unique_id="U2", now=utcnow())
+    await session.commit()
+    return lan, binh
+
+
+async def test_the_export_holds_her_registrations_texts_and_evidence_names(
+    session: AsyncSession,
+) -> None:
+    w = await _world(session)
+    await _registered(session, w)
+    data = await export_member_data(session, w.telegram)
+
+    [registration] = data["registrations"]
+    assert (registration["movement"], registration["title"], registration["status"]) == (
+        "Giỏi việc trường, đảm việc nhà", "Giỏi việc trường, đảm việc nhà", "registered"
+    )
+    assert registration["commitment"] == "Chăm lo gia đình, dạy tốt"
+    assert [a["text"] for a in registration["assessment"]] == ["Dạy đủ tiết", "Con ngoan"]
+    assert registration["assessment"][0]["criterion"] == "Hoàn thành tốt nhiệm vụ chuyên môn"
+    assert [(e["kind"], e["file_name"]) for e in registration["evidence"]] == [
+        ("document", "giay-khen.pdf"), ("photo", None)
+    ]
+    assert "Cam kết của Bình" not in json.dumps(data, ensure_ascii=False)
+    translator = load_translator("vi")
+    text = "\n".join(render_summary(data, lambda k, **p: translator.t("vi", k, **p)))
+    for fact in ("Chăm lo gia đình, dạy tốt", "Dạy đủ tiết", "giay-khen.pdf", "đã đăng ký"):
+        assert fact in text
+
+
+async def test_erasure_keeps_her_registrations_without_what_she_wrote_or_sent(
+    session: AsyncSession,
+) -> None:
+    w = await _world(session)
+    lan, binh = await _registered(session, w)
+    ids = (lan.id, binh.id, w.lan.id, w.tree["trai"].id)
+
+    await erase_member(session, w.telegram)
+    await session.commit()
+    session.expire_all()
+
+    kept = await session.get(Registration, ids[0])
+    assert kept is not None and kept.member_id == ids[2]
+    assert (kept.status, kept.title_code, kept.unit_id) == ("registered", "GVTDVN", ids[3])
+    assert kept.commitment is None and kept.assessment is None
+    assert await _count(session, Evidence) == 0
+    other = await session.get(Registration, ids[1])
+    assert other is not None and other.commitment == "Cam kết của Bình"

@@ -45,6 +45,10 @@ from handlers import (
     invites,
     language,
     linking,
+    movement_admin,
+    movement_reports,
+    movement_units,
+    movements,
     onboarding,
     privacy,
     roster,
@@ -74,7 +78,10 @@ def register_handlers(application: UnionApplication) -> None:
     for handler in [*linking.handlers(), *language.handlers(), *help.handlers()]:
         application.add_handler(handler, group=GROUP_FEATURES)
     # The officials' tools (each asks models.access before acting), then the member's privacy.
-    for feature in (units, roster, invites, approvals, directory, privacy):
+    for feature in (
+        units, roster, invites, approvals, directory, privacy,
+        movements, movement_units, movement_admin, movement_reports,
+    ):
         for handler in feature.handlers():
             application.add_handler(handler, group=GROUP_FEATURES)
 

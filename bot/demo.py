@@ -2,19 +2,22 @@
 
 A city federation, its education union, four district education unions, thirty schools with
 real-sounding Vietnamese names in two emulation blocs across the districts, a few hundred
-members with member codes and an invite code per school. Each later
-feature adds its own sample (movements, initiatives, announcements) here.
+members with member codes, an invite code per school and two open emulation movements. Each
+later feature adds its own sample (initiatives, announcements) here.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import func, select
 
 from bot.database import SessionFactory
-from models.base import fold
+from models.base import fold, utcnow
 from models.members import Gender, Invite, Member, MemberStatus, Position, create_invite
+from models.movements import Movement, MovementStatus, MovementTarget, school_year_of
 from models.org import OrgKind, OrgUnit, create_unit
 from models.units import create_bloc, tag_unit
 
@@ -114,13 +117,45 @@ async def load_demo_data(sessions: SessionFactory, *, seed: int = 2026) -> str:
                 session, code=f"DEMO-{school.code}", unit_id=school.id,  # type: ignore[arg-type]
                 auto_approve=school is schools[0],
             )
+        session.add_all(await _sample_movements(session, edu))
         await session.commit()
         members = (await session.exec(select(func.count()).select_from(Member))).one()
         invites = (await session.exec(select(func.count()).select_from(Invite))).one()
     return (
         f"Loaded demo data: 1 federation, 5 education unions, {len(schools)} schools in "
-        f"{len(BLOCS)} emulation blocs, "
-        f"{members} members, {invites} invite codes (e.g. /start DEMO-{schools[0].code} joins "
+        f"{len(BLOCS)} emulation blocs, {members} members, 2 open emulation movements, "
+        f"{invites} invite codes (e.g. /start DEMO-{schools[0].code} joins "
         f"{schools[0].name} and is approved at once; /start DEMO-{schools[1].code} waits for "
         "approval)."
     )
+
+
+async def _sample_movements(session, edu: OrgUnit) -> list[MovementTarget]:  # type: ignore[no-untyped-def]
+    """Two open movements of the city's education union for all its schools: registration
+    open for a month, self-assessment in May."""
+    now = utcnow()
+    year = school_year_of(now, ZoneInfo("Asia/Ho_Chi_Minh"))
+    targets = []
+    for name, description, titles in (
+        ("Giỏi việc trường, đảm việc nhà", "Phong trào thi đua dành cho nữ cán bộ, giáo viên, "
+         "người lao động ngành Giáo dục.",
+         [{"code": "GVTDVN", "name": "Giỏi việc trường, đảm việc nhà", "collective": False}]),
+        ("Dạy tốt – học tốt", "Thi đua đổi mới phương pháp dạy học, nâng cao chất lượng "
+         "giáo dục.",
+         [{"code": "LDTT", "name": "Lao động tiên tiến", "collective": False},
+          {"code": "CSTDCS", "name": "Chiến sĩ thi đua cơ sở", "collective": False},
+          {"code": "TTLDXS", "name": "Tập thể lao động xuất sắc", "collective": True}]),
+    ):
+        movement = Movement(
+            name=f"{name} {year}", description=description,
+            criteria=["Hoàn thành tốt nhiệm vụ chuyên môn", "Tích cực tham gia phong trào",
+                      "Gia đình văn hoá, hạnh phúc"],
+            titles=titles, owner_unit_id=edu.id,  # type: ignore[arg-type]
+            registration_deadline=now + timedelta(days=30),
+            assessment_opens=now + timedelta(days=31), assessment_closes=now + timedelta(days=60),
+            status=MovementStatus.OPEN, school_year=year,
+        )
+        session.add(movement)
+        await session.flush()
+        targets.append(MovementTarget(movement_id=movement.id, unit_id=edu.id))
+    return targets

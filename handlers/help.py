@@ -12,6 +12,8 @@ from models.members import Identity, get_identity
 # The commands in the menu, with the catalogue key of their description.
 COMMANDS = [
     ("start", "command.start"),
+    ("movements", "command.movements"),
+    ("my", "command.my"),
     ("profile", "command.profile"),
     ("link", "command.link"),
     ("mydata", "command.mydata"),
@@ -23,6 +25,9 @@ COMMANDS = [
 
 # What officials (and administrators) have on top; /help lists these only to them.
 OFFICIAL_COMMANDS = [
+    ("movement", "command.movement"),
+    ("newmovement", "command.newmovement"),
+    ("myunit", "command.myunit"),
     ("units", "command.units"),
     ("members", "command.members"),
     ("pending", "command.pending"),

@@ -8,6 +8,7 @@ from sqlmodel import func, select
 from bot import database
 from bot.demo import load_demo_data
 from models.members import Member, resolve_invite
+from models.movements import movements_for_member
 from models.org import EmulationBloc, OrgKind, OrgUnit, search_grassroots
 from models.units import units_in_bloc
 
@@ -35,5 +36,8 @@ async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine
         schools = await units_in_bloc(session, bloc=thcs.one())
         assert trai in schools and len({s.parent_id for s in schools}) == 4  # every district
         assert all(s.name.startswith("Trường THCS") for s in schools) and len(schools) >= 4
+        lan = (await session.exec(select(Member).where(Member.unit_id == trai.id))).first()
+        shown, total = await movements_for_member(session, lan)
+        assert total == 2 and all(m.status == "open" for m in shown)
         codes = (await session.exec(select(Member.member_code))).all()
         assert len(set(codes)) == members and None not in codes

@@ -17,7 +17,8 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
     assert set(vi) == set(en) == {
-        "start", "profile", "link", "mydata", "deleteme", "language", "cancel", "help"
+        "start", "movements", "my", "profile", "link", "mydata", "deleteme", "language",
+        "cancel", "help",
     }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"
@@ -43,7 +44,8 @@ async def test_help_shows_officials_their_tools_too(
     await chair.send("/help")
     text = (await next_sent(chair)).text
     assert "Dành cho cán bộ công đoàn" in text
-    for command in ("/units", "/members", "/pending", "/invite", "/import", "/profile"):
+    for command in ("/units", "/members", "/pending", "/invite", "/import", "/movement",
+                    "/newmovement", "/myunit", "/profile"):
         assert command in text
 
 

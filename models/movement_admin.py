@@ -23,7 +23,7 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func
+from sqlalchemy import String, cast, delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -604,7 +604,9 @@ async def _titles_in_use(session: AsyncSession, movement: Movement) -> set[str]:
 async def _assessments_submitted(session: AsyncSession, movement: Movement) -> bool:
     rows = await session.exec(
         select(Registration.id).where(
-            Registration.movement_id == movement.id, col(Registration.assessment).is_not(None)
+            Registration.movement_id == movement.id,
+            # Not begun: stored as JSON null (or [] after a restart), not as SQL NULL.
+            cast(Registration.assessment, String).not_in(["null", "[]"]),
         ).limit(1)
     )
     return rows.first() is not None

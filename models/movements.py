@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint, or_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -297,6 +298,25 @@ async def registration_of(
     return rows.first()
 
 
+async def _insert_once(session: AsyncSession, registration: Registration) -> Registration:
+    """Inserts the registration unless its registrant already has one for the movement (two
+    taps at once: the unique key keeps one row, and the second tap goes on as a change of it),
+    and returns the row that is there."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    await session.exec(
+        dialect.insert(Registration)  # type: ignore[attr-defined,call-overload]
+        .values(**registration.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing()
+    )
+    rows = await session.exec(
+        select(Registration).where(
+            Registration.movement_id == registration.movement_id,
+            Registration.registrant == registration.registrant,
+        )
+    )
+    return rows.one()
+
+
 def _check_title(movement: Movement, title_code: str, *, collective: bool) -> None:
     title = movement.title(title_code)
     if title is None or bool(title.get("collective")) != collective:
@@ -336,7 +356,7 @@ async def register(
     )
     registration = await registration_of(session, movement, member=member)
     if registration is None:
-        registration = Registration(
+        registration = await _insert_once(session, Registration(
             movement_id=movement.id,  # type: ignore[arg-type]
             registrant=f"m:{member.id}",
             member_id=member.id,
@@ -346,19 +366,18 @@ async def register(
             status=first,
             school_year=movement.school_year,
             registered_by_member_id=member.id,
-        )
-    else:
-        if registration.status == RegistrationStatus.WITHDRAWN:
-            check_transition(registration, first)
-            registration.status = first
-        elif registration.status not in (
-            RegistrationStatus.REGISTERED, RegistrationStatus.AWAITING_APPROVAL
-        ):
-            raise NotAllowed("registration_state", status=registration.status)
-        registration.title_code = title_code
-        registration.commitment = commitment
-        registration.unit_id = member.unit_id
-        registration.updated_at = utcnow()
+        ))
+    if registration.status == RegistrationStatus.WITHDRAWN:
+        check_transition(registration, first)
+        registration.status = first
+    elif registration.status not in (
+        RegistrationStatus.REGISTERED, RegistrationStatus.AWAITING_APPROVAL
+    ):
+        raise NotAllowed("registration_state", status=registration.status)
+    registration.title_code = title_code
+    registration.commitment = commitment
+    registration.unit_id = member.unit_id
+    registration.updated_at = utcnow()
     session.add(registration)
     await session.flush()
     return registration
@@ -403,7 +422,7 @@ async def register_unit(
     commitment = _clean_commitment(commitment)
     registration = await registration_of(session, movement, unit=unit)
     if registration is None:
-        registration = Registration(
+        registration = await _insert_once(session, Registration(
             movement_id=movement.id,  # type: ignore[arg-type]
             registrant=f"u:{unit.id}",
             unit_id=unit.id,  # type: ignore[arg-type]
@@ -413,16 +432,15 @@ async def register_unit(
             status=RegistrationStatus.REGISTERED,
             school_year=movement.school_year,
             registered_by_member_id=actor.member_id,
-        )
-    else:
-        if registration.status == RegistrationStatus.WITHDRAWN:
-            check_transition(registration, RegistrationStatus.REGISTERED)
-        elif registration.status != RegistrationStatus.REGISTERED:
-            raise NotAllowed("registration_state", status=registration.status)
-        registration.status = RegistrationStatus.REGISTERED
-        registration.title_code = title_code
-        registration.commitment = commitment
-        registration.updated_at = utcnow()
+        ))
+    if registration.status == RegistrationStatus.WITHDRAWN:
+        check_transition(registration, RegistrationStatus.REGISTERED)
+    elif registration.status != RegistrationStatus.REGISTERED:
+        raise NotAllowed("registration_state", status=registration.status)
+    registration.status = RegistrationStatus.REGISTERED
+    registration.title_code = title_code
+    registration.commitment = commitment
+    registration.updated_at = utcnow()
     session.add(registration)
     await session.flush()
     return registration

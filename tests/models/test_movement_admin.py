@@ -35,6 +35,7 @@ from models.movement_admin import (
     registration_counts,
     update_movement,
 )
+from models.movement_members import answer_criterion
 from models.movements import (
     Movement,
     MovementStatus,
@@ -373,6 +374,23 @@ async def test_while_open_the_deadlines_move_and_registrations_keep_their_titles
     await close_movement(session, hung, movement=movement)
     with pytest.raises(NotAllowed, match="mva_not_editable"):
         await update_movement(session, hung, movement=movement, now=NOW, name="Tên mới")
+
+
+async def test_while_open_the_criteria_change_until_a_self_assessment_is_begun(
+    session: AsyncSession, tree: dict[str, OrgUnit]
+) -> None:
+    hung = await official(session, tree["district"])
+    movement = await create(session, hung, tree["district"], assessment_opens=DEADLINE)
+    await open_movement(session, hung, movement=movement, now=NOW)
+    lan = await make_member(session, tree["trai"])
+    await register(session, member=lan, movement=movement, title_code="LDTT", now=NOW)
+    # Registered, nothing written yet: the criteria may still change.
+    await update_movement(session, hung, movement=movement, now=NOW, criteria=["Một", "Hai"])
+    assert movement.criteria == ["Một", "Hai"]
+
+    await answer_criterion(session, lan, movement.id, "Đã làm", now=DEADLINE)  # type: ignore[arg-type]
+    with pytest.raises(NotAllowed, match="mva_criteria_in_use"):
+        await update_movement(session, hung, movement=movement, now=NOW, criteria=["Ba"])
 
 
 async def test_a_draft_changes_its_fields_targets_and_school_year(

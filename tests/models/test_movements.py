@@ -3,14 +3,20 @@ one registration per member, the allowed path of a registration."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.database import create_session_factory
 from models.errors import InvalidInput, NotAllowed
+from models.members import Member
 from models.movements import (
     Registration,
     RegistrationStatus,
@@ -106,6 +112,53 @@ async def test_the_database_refuses_a_second_registration_of_the_same_member(
         ))
     with pytest.raises(IntegrityError):
         await session.flush()
+
+
+async def _wait_until_a_statement_waits_on_a_lock(engine: AsyncEngine) -> None:
+    for _ in range(1000):
+        async with engine.connect() as watcher:
+            waiting = await watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ))
+            if waiting.scalar():
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the second registration never waited on the first")
+
+
+async def test_two_taps_at_once_register_once_and_neither_fails(
+    session: AsyncSession, engine: AsyncEngine
+) -> None:
+    tree = await make_tree(session)
+    movement = await make_movement(session, tree["district"])
+    lan = await make_member(session, tree["trai"])
+    await session.commit()
+    now = datetime.now(UTC)
+    await register(session, member=lan, movement=movement, title_code="LDTT", now=now)
+    async with create_session_factory(engine)() as other:
+        second = register(
+            other, member=await other.get(Member, lan.id), movement=movement,  # type: ignore[arg-type]
+            title_code="GVTDVN", now=now,
+        )
+        if engine.dialect.name == "postgresql":
+            # The first tap has written its row, not yet committed, when the second one looks.
+            waiting = asyncio.create_task(second)
+            await _wait_until_a_statement_waits_on_a_lock(engine)
+            await session.commit()
+            again = await waiting
+        else:
+            # SQLite lets one writer at a time: the second tap comes just after the first.
+            await session.commit()
+            again = await second
+        await other.commit()
+    assert again.status == RegistrationStatus.REGISTERED and again.title_code == "GVTDVN"
+    count = await session.exec(
+        select(func.count()).select_from(Registration).where(
+            Registration.movement_id == movement.id
+        )
+    )
+    assert count.one() == 1
 
 
 async def test_outside_the_target_or_with_a_foreign_title_nobody_registers(

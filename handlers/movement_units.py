@@ -527,8 +527,8 @@ async def nudged(update: Update, context: UnionContext) -> None:
         await session.commit()
         await query.answer()
         # The question is answered: its buttons go, so one tap sends one reminder.
-        await query.edit_message_text(
-            context.t("movement_units.nudging", count=len(members), unit=unit.name)
+        await common.show(
+            update, context.t("movement_units.nudging", count=len(members), unit=unit.name)
         )
         deadline = context.local_time(movement.registration_deadline)
         reached = 0

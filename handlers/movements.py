@@ -64,6 +64,8 @@ PREVIEWING = "previewing"
 END = ConversationHandler.END
 CONVERSATION = "movements"
 PER_PAGE = 6
+# Telegram takes 4,096 characters in a message.
+SCREEN_MAX = 3900
 # /my offers a button for this many registrations at most (the newest).
 MY_BUTTONS = 10
 # What the flow in progress is about, in user_data (persisted): {"movement_id", "title",
@@ -216,36 +218,38 @@ async def _list_screen(
     return "\n".join(lines), common.keyboard(rows)
 
 
-async def _card_screen(
-    session: AsyncSession,
+def _card_text(
     context: UnionContext,
-    member: Member | None,
-    movement_id: int,
-    notice: str | None = None,
-) -> Screen:
-    """A movement as the member sees it, with what they may do now."""
-    card = await mm.card(session, member, movement_id, now=utcnow())
+    card: mm.Card,
+    unit: OrgUnit | None,
+    notice: str | None,
+    *,
+    short: bool,
+) -> str:
     movement = card.movement
-    unit = await session.get(OrgUnit, member.unit_id) if member is not None else None
     lines = [notice, ""] if notice else []
     lines.append(context.t("movements.card_name", name=movement.name))
     if movement.status == MovementStatus.CLOSED:
         lines.append(context.t("movements.card_closed"))
     lines.append(context.t("movements.card_year", year=movement.school_year))
     if movement.description.strip():
-        lines += ["", context.t("movements.card_purpose", text=_clip(movement.description, 1200))]
+        text = _clip(movement.description, 300 if short else 1200)
+        lines += ["", context.t("movements.card_purpose", text=text)]
     if movement.criteria:
-        # A card is one message (4,096 characters): many criteria are each shortened.
-        each = max(80, 1500 // len(movement.criteria))
+        # Many criteria are each shortened.
+        each = max(40, 900 // len(movement.criteria)) if short else max(
+            80, 1500 // len(movement.criteria)
+        )
         lines += ["", context.t("movements.card_criteria")]
         lines += [
             context.t("movements.card_criterion", n=n, text=_clip(text, each))
             for n, text in enumerate(movement.criteria, 1)
         ]
+    most = 50 if short else 300
     if card.titles:
         lines += ["", context.t("movements.card_titles")]
         lines += [
-            context.t("movements.card_title_line", name=str(title.get("name") or ""))
+            context.t("movements.card_title_line", name=_clip(str(title.get("name") or ""), most))
             for title in card.titles
         ]
     lines.append("")
@@ -269,12 +273,31 @@ async def _card_screen(
         )]
         if registration.commitment and registration.status != RegistrationStatus.WITHDRAWN:
             lines.append(context.t(
-                "movements.card_commitment", text=_clip(registration.commitment, 300)
+                "movements.card_commitment", text=_clip(registration.commitment, most)
             ))
         if registration.result_note:
             lines.append(
-                context.t("movements.card_note", text=_clip(registration.result_note, 300))
+                context.t("movements.card_note", text=_clip(registration.result_note, most))
             )
+    return "\n".join(lines)
+
+
+async def _card_screen(
+    session: AsyncSession,
+    context: UnionContext,
+    member: Member | None,
+    movement_id: int,
+    notice: str | None = None,
+) -> Screen:
+    """A movement as the member sees it, with what they may do now."""
+    card = await mm.card(session, member, movement_id, now=utcnow())
+    movement = card.movement
+    unit = await session.get(OrgUnit, member.unit_id) if member is not None else None
+    # A card is one message (4,096 characters): when the full texts do not fit, shorter ones.
+    for short in (False, True):
+        text = _card_text(context, card, unit, notice, short=short)
+        if len(text) <= SCREEN_MAX:
+            break
     rows: list[list[tuple[str, str]]] = []
     if card.can_register:
         rows.append([(context.t("movements.register_button"), f"mov:reg:{movement.id}")])
@@ -284,7 +307,7 @@ async def _card_screen(
     if card.can_assess:
         rows.append([(context.t("movements.assess_button"), f"mov:sa:{movement.id}")])
     rows.append([(context.t("movements.back_to_list"), "mov:list:0")])
-    return "\n".join(lines), common.keyboard(rows)
+    return text, common.keyboard(rows)
 
 
 async def _my_screen(
@@ -297,9 +320,15 @@ async def _my_screen(
         return context.t("movements.my_empty"), None
     lines = [context.t("movements.my_title")]
     rows: list[list[tuple[str, str]]] = []
+    left = sum(len(year.registrations) for year in years)  # not shown yet
     for year in years:
+        if sum(len(line) + 1 for line in lines) > SCREEN_MAX - 900:
+            break  # one message: the oldest are left out, and counted
         lines += ["", context.t("movements.my_year", year=year.year)]
         for mine in year.registrations:
+            if sum(len(line) + 1 for line in lines) > SCREEN_MAX - 900:
+                break
+            left -= 1
             movement, registration = mine.movement, mine.registration
             lines.append(context.t(
                 "movements.my_item",
@@ -327,6 +356,8 @@ async def _my_screen(
                               f"mov:sa:{movement.id}")])
             else:
                 rows.append([(f"🏆 {name}", f"mov:card:{movement.id}")])
+    if left:
+        lines += ["", context.t("movements.my_more", count=left)]
     return "\n".join(lines), common.keyboard(rows) if rows else None
 
 
@@ -891,6 +922,15 @@ async def stale_flow_button(update: Update, context: UnionContext) -> None:
     return None
 
 
+async def other_button_leaves(update: Update, context: UnionContext) -> State:
+    """Another feature's button in the middle of the flow (an official's old /movement card):
+    the flow is left as /cancel would (a self-assessment stays as a draft) and the tap handled
+    by its feature; else the next text typed, meant for that feature, would answer here."""
+    _forget(context)
+    await context.application.update_queue.put(update)
+    return END
+
+
 @common.refuses_text
 async def button_expected(update: Update, context: UnionContext) -> None:
     """Typed text or a file where a button is asked."""
@@ -952,6 +992,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(cancel, pattern=r"^mov:cancel$"),
             CallbackQueryHandler(stale_flow_button, pattern=FLOW_BUTTONS),
+            CallbackQueryHandler(other_button_leaves, pattern=r"^(?!mov:)"),
             common.other_command_leaves(_forget),
         ],
         allow_reentry=True,

@@ -19,7 +19,7 @@ from models.movements import Evidence, Movement, Registration, RegistrationStatu
 from models.org import OrgKind
 from tests.botapi.telegram import FakeTelegram
 from tests.botapi.zalo import FakeZalo
-from tests.factories import make_member, make_movement, make_unit
+from tests.factories import make_member, make_movement, make_official, make_unit
 from tests.handlers.helpers import alert_for, next_sent
 from tests.handlers.test_zalo import said, said_until
 
@@ -195,6 +195,60 @@ async def test_she_writes_her_self_assessment_sends_files_and_submits(
     result = await next_sent(lan)
     assert "Lao động tiên tiến — <i>đạt danh hiệu</i>" in result.text
     assert "Ghi chú: Minh chứng đầy đủ, đạt danh hiệu" in result.text
+
+
+async def test_a_button_of_another_feature_leaves_her_self_assessment(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    """A chair in the middle of her self-assessment taps her union's screen on an older
+    message: the flow is left (her draft kept), so what she types next is not taken as the
+    answer to a criterion."""
+    chair = await make_official(db, units["trai"], "Lê Thị Mai", telegram_id=LAN)
+    now = utcnow()
+    movement = await make_movement(
+        db, units["district"], "Dạy tốt – học tốt",
+        registration_deadline=now - timedelta(days=1),
+        assessment_opens=now - timedelta(days=1),
+    )
+    await register(db, member=chair, movement=movement, title_code="LDTT",
+                   now=now - timedelta(days=2))
+    await db.commit()
+    lan = tg.user(first_name="Lan", user_id=LAN)
+    await lan.send("/my")
+    my = await next_sent(lan)
+    await lan.tap("Tự đánh giá: Dạy tốt – học tốt")
+    assert "Tiêu chí 1/2" in (await lan.next_message()).text
+    await lan.tap_data(f"mvu:u:{movement.id}:{units['trai'].id}", message=my)
+    screen = await lan.next_message()
+    assert "Trường THCS Nguyễn Trãi" in screen.text  # her union's screen
+    await lan.send("Ghi chú cho công đoàn")
+    await next_sent(lan)
+    [registration] = await _registrations(db)
+    assert not registration.assessment  # not taken as criterion 1
+
+
+async def test_a_movement_with_twenty_long_criteria_and_a_long_history_fit_a_message(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    member = await make_member(db, units["trai"], telegram_id=LAN)
+    now = utcnow()
+    for n in range(12):
+        name = (f"{n:02} " + "Phong trào " * 25)[:255]
+        movement = await make_movement(db, units["district"], name)
+        movement.description = "Mục đích " * 400
+        movement.criteria = [f"Tiêu chí {i} " + "rất dài " * 60 for i in range(20)]
+        db.add(movement)
+        await db.flush()
+        await register(db, member=member, movement=movement, title_code="LDTT",
+                       commitment="Cam kết " * 120, now=now)
+    await db.commit()
+    lan = tg.user(first_name="Lan", user_id=LAN)
+    await lan.send("/my")
+    my = await next_sent(lan)
+    assert len(my.plain_text) <= 4096 and "không hiển thị ở đây" in my.plain_text
+    await lan.tap(my.buttons[0][0])
+    card = await lan.next_message()
+    assert len(card.plain_text) <= 4096 and "Tiêu chí 19" in card.plain_text
 
 
 async def test_a_restart_keeps_her_at_the_step_of_her_self_assessment(  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -21,7 +22,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
-from models.errors import DomainError
+from models.errors import DomainError, NotFound
 from models.members import get_identity
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,25 @@ async def show(update: Update, text: str, markup: InlineKeyboardMarkup | None = 
 
 
 async def refuse(update: Update, context: UnionContext, error: DomainError) -> None:
-    """Tells the person why their answer or tap was not taken; nothing was changed."""
-    text = context.t(f"error.{error.code}", **error.params)
+    """Tells the person why their answer or tap was not taken; nothing was changed. A time in
+    the error's parameters is shown as people read it (local)."""
+    params = {
+        name: context.local_time(value) if isinstance(value, datetime) else value
+        for name, value in error.params.items()
+    }
+    text = context.t(f"error.{error.code}", **params)
     if update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)
     else:
         await reply(update, text)
+
+
+async def refuse_tap(update: Update, context: UnionContext, error: DomainError) -> None:
+    """As `refuse`, except that a tap naming something that is gone is a stale button."""
+    if update.callback_query is not None and isinstance(error, NotFound):
+        await update.callback_query.answer(context.t("common.stale_button"), show_alert=True)
+    else:
+        await refuse(update, context, error)
 
 
 async def prepare_update(update: Update, context: UnionContext) -> None:

@@ -219,15 +219,6 @@ def _back(context: UnionContext, draft: dict[str, Any]) -> tuple[str, str]:
     return context.t("common.cancel"), "mva:x"
 
 
-async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
-    """A tap on something gone is a stale button; anything else says why it was refused."""
-    query = update.callback_query
-    if query is not None and isinstance(error, NotFound):
-        await query.answer(context.t("common.stale_button"), show_alert=True)
-    else:
-        await common.refuse(update, context, error)
-
-
 Step = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Awaitable[State]]
 
 
@@ -245,7 +236,7 @@ def _tap(step: Step) -> Callable[[Update, UnionContext], Awaitable[State | None]
                 state = await step(update, context, session, actor, parts)
             except DomainError as error:
                 await session.rollback()
-                await _refuse(update, context, error)
+                await common.refuse_tap(update, context, error)
                 return None
         return state
 
@@ -688,7 +679,7 @@ async def _typed(
             await _checked(session, actor, draft)
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse_tap(update, context, error)
             _forget(context)
             return END
         try:
@@ -781,7 +772,7 @@ async def received_title(update: Update, context: UnionContext) -> State:
             await _checked(session, actor, draft)
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse_tap(update, context, error)
             _forget(context)
             return END
     titles = draft.setdefault("titles", [])

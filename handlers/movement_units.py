@@ -16,8 +16,6 @@ nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
@@ -66,15 +64,6 @@ def _title_name(movement: Movement, code: str | None) -> str:
 def _collective_titles(movement: Movement) -> list[tuple[int, dict]]:  # type: ignore[type-arg]
     """The collective titles with their place in the movement's list (what buttons carry)."""
     return [(i, t) for i, t in enumerate(movement.titles) if t.get("collective")]
-
-
-async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
-    """Refuses with the error's text; a time in it is shown as people read it (local)."""
-    params = {
-        name: context.local_time(value) if isinstance(value, datetime) else value
-        for name, value in error.params.items()
-    }
-    await common.refuse(update, context, type(error)(error.code, **params))
 
 
 async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None,
@@ -284,7 +273,7 @@ async def start(update: Update, context: UnionContext) -> None:
             elif unions:
                 text, markup = _unions_menu(context, unions)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     if not unions:
         await common.reply(update, context.t("movement_units.no_union"))
@@ -299,7 +288,7 @@ async def listed_unions(update: Update, context: UnionContext) -> None:
         try:
             unions = await model.my_unions(session, actor)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     if not unions:
         await _show(update, context.t("movement_units.no_union"))
@@ -315,7 +304,7 @@ async def listed_movements(update: Update, context: UnionContext) -> None:
         try:
             text, markup = await _movements_menu(session, context, actor, unit_id, page)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     await _show(update, text, markup)
 
@@ -328,7 +317,7 @@ async def opened_screen(update: Update, context: UnionContext) -> None:
         try:
             text, markup = await _screen(session, context, actor, movement_id, unit_id)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     await _show(update, text, markup)
 
@@ -345,7 +334,7 @@ async def listed_names(update: Update, context: UnionContext) -> None:
                 session, context, actor, movement_id, unit_id, registered=registered, page=page
             )
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     await _show(update, text, markup)
 
@@ -364,7 +353,7 @@ async def asked_title(update: Update, context: UnionContext) -> None:
             )
             view = await model.unit_view(session, actor, movement=movement, unit=unit)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     current = view.collective
     current_code = (
@@ -397,7 +386,7 @@ async def chose_title(update: Update, context: UnionContext) -> None:
             )
             title = model.collective_title(movement, index)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     ids = f"{movement.id}:{unit.id}"
     rows = [
@@ -427,7 +416,7 @@ async def registered_unit(update: Update, context: UnionContext) -> None:
             )
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
         await session.commit()
         text, markup = await _screen(session, context, actor, movement_id, unit_id)
@@ -445,7 +434,7 @@ async def asked_withdraw(update: Update, context: UnionContext) -> None:
                 session, actor, movement_id=movement_id, unit_id=unit_id
             )
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     ids = f"{movement.id}:{unit.id}"
     rows = [
@@ -470,7 +459,7 @@ async def withdrew_unit(update: Update, context: UnionContext) -> None:
             )
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
         await session.commit()
         text, markup = await _screen(session, context, actor, movement_id, unit_id)
@@ -491,7 +480,7 @@ async def asked_nudge(update: Update, context: UnionContext) -> None:
             )
             view = await model.unit_view(session, actor, movement=movement, unit=unit)
         except DomainError as error:
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
     ids = f"{movement.id}:{unit.id}"
     rows = [
@@ -522,7 +511,7 @@ async def nudged(update: Update, context: UnionContext) -> None:
             )
         except DomainError as error:
             await session.rollback()
-            await _refuse(update, context, error)
+            await common.refuse(update, context, error)
             return
         await session.commit()
         await query.answer()

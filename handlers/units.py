@@ -122,15 +122,6 @@ def _forget(context: UnionContext) -> None:
         context.user_data.pop(PENDING, None)
 
 
-async def _refuse(update: Update, context: UnionContext, error: DomainError) -> None:
-    """A tap on something gone is a stale button; anything else says why it was refused."""
-    query = update.callback_query
-    if query is not None and isinstance(error, NotFound):
-        await query.answer(context.t("common.stale_button"), show_alert=True)
-    else:
-        await common.refuse(update, context, error)
-
-
 Step = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Awaitable[State]]
 
 
@@ -148,7 +139,7 @@ def _tap(step: Step) -> Callable[[Update, UnionContext], Awaitable[State | None]
                 state = await step(update, context, session, actor, parts)
             except DomainError as error:
                 await session.rollback()
-                await _refuse(update, context, error)
+                await common.refuse_tap(update, context, error)
                 return None
         if state == END:
             _forget(context)

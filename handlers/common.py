@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
@@ -22,6 +23,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import UnionContext
+from models.access import Actor, require_official
 from models.errors import DomainError, NotFound
 from models.members import get_identity
 
@@ -84,6 +86,38 @@ def other_command_leaves(
         return ConversationHandler.END
 
     return MessageHandler(filters.COMMAND & ~_KEEPS_THE_QUESTION, leave)
+
+
+TapStep = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Awaitable[Any]]
+
+
+def official_tap(
+    step: TapStep, *, on_end: Callable[[UnionContext], None] | None = None
+) -> Callable[[Update, UnionContext], Awaitable[Any]]:
+    """Wraps an officials' button: the person is checked to be an official again, the step gets
+    one session and the payload's parts after its prefix and action; a refusal is an alert and
+    keeps the conversation where it was. `on_end` runs when the step ends the conversation."""
+
+    async def run(update: Update, context: UnionContext) -> Any:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        parts = query.data.split(":")[2:]
+        async with context.session() as session:
+            try:
+                actor = await context.actor(session, update)
+                require_official(actor)
+                state = await step(update, context, session, actor, parts)
+            except DomainError as error:
+                await session.rollback()
+                await refuse_tap(update, context, error)
+                return None
+        if state == ConversationHandler.END and on_end is not None:
+            on_end(context)
+        return state
+
+    run.__name__ = run.__qualname__ = step.__name__
+    run.__doc__ = step.__doc__
+    return run
 
 
 def callback_ids(update: Update) -> list[int]:

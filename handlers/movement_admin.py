@@ -223,26 +223,7 @@ Step = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Awaitabl
 
 
 def _tap(step: Step) -> Callable[[Update, UnionContext], Awaitable[State | None]]:
-    """Runs a button's step with the payload's parts, the actor checked again; a refusal is an
-    alert and keeps the conversation where it was."""
-
-    async def run(update: Update, context: UnionContext) -> State | None:
-        query = update.callback_query
-        assert query is not None and query.data is not None
-        parts = query.data.split(":")[2:]
-        async with context.session() as session:
-            try:
-                actor = await _official(session, context, update)
-                state = await step(update, context, session, actor, parts)
-            except DomainError as error:
-                await session.rollback()
-                await common.refuse_tap(update, context, error)
-                return None
-        return state
-
-    run.__name__ = run.__qualname__ = step.__name__
-    run.__doc__ = step.__doc__
-    return run
+    return common.official_tap(step)
 
 
 async def _put(

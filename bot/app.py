@@ -38,10 +38,14 @@ from bot.web import TelegramWebhook, ZaloWebhook, create_web_app
 from bot.zalo_api import ZaloClient
 from bot.zalo_bridge import ZaloBridge, ZaloRequest
 from handlers import (
+    achievements,
     approvals,
     common,
     directory,
     help,
+    initiative_reports,
+    initiative_review,
+    initiatives,
     invites,
     language,
     linking,
@@ -81,6 +85,7 @@ def register_handlers(application: UnionApplication) -> None:
     for feature in (
         units, roster, invites, approvals, directory, privacy,
         movements, movement_units, movement_admin, movement_reports,
+        initiative_reports, initiatives, initiative_review, achievements,
     ):
         for handler in feature.handlers():
             application.add_handler(handler, group=GROUP_FEATURES)

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram.error import TelegramError
 
 from bot.context import Services
+from models.initiatives import Initiative, members_to_notify
 from models.members import Identity, Member, identities_of, reachable_identity
 
 log = logging.getLogger(__name__)
@@ -56,3 +57,23 @@ async def notify_member(
     if identity is None:
         return False  # on the roster, never joined from a chat: nobody to tell
     return await send_notice(services, identity, member.locale or identity.locale, key, **params)
+
+
+async def notify_authors(
+    services: Services,
+    session: AsyncSession,
+    initiative: Initiative,
+    key: str,
+    /,
+    *,
+    skip_member_id: int | None = None,
+    **params: object,
+) -> int:
+    """Tells every author and co-author who is a member about a change of their initiative
+    (except `skip_member_id`, who is answered directly); returns how many were reached."""
+    reached = 0
+    for member in await members_to_notify(session, initiative):
+        if member.id == skip_member_id:
+            continue
+        reached += await notify_member(services, session, member, key, **params)
+    return reached

@@ -14,6 +14,9 @@ COMMANDS = [
     ("start", "command.start"),
     ("movements", "command.movements"),
     ("my", "command.my"),
+    ("initiative", "command.initiative"),
+    ("drafts", "command.drafts"),
+    ("myinitiatives", "command.myinitiatives"),
     ("profile", "command.profile"),
     ("link", "command.link"),
     ("mydata", "command.mydata"),
@@ -27,6 +30,7 @@ COMMANDS = [
 OFFICIAL_COMMANDS = [
     ("movement", "command.movement"),
     ("newmovement", "command.newmovement"),
+    ("review", "command.review"),
     ("myunit", "command.myunit"),
     ("units", "command.units"),
     ("members", "command.members"),
@@ -51,6 +55,8 @@ async def show_help(update: Update, context: UnionContext) -> None:
     if actor.is_official:
         lines += ["", context.t("help.officials")]
         lines += [f"/{name} — {context.t(key)}" for name, key in OFFICIAL_COMMANDS]
+    elif actor.reviewer_of:
+        lines += ["", context.t("help.reviewers"), f"/review — {context.t('command.review')}"]
     await update.effective_chat.send_message("\n".join(lines))
 
 

@@ -5,8 +5,10 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 
 from models import (  # noqa: F401
     access,
+    achievements,
     audit,
     channels,
+    initiatives,
     linking,
     members,
     movement_units,

@@ -7,7 +7,8 @@ official manages. The answer depends on the person's roles:
 - official of a unit: that unit's whole subtree. Members, invites, imports and approvals of any
   unit in it; the units strictly below their own (their own unit is managed from above); and
   they appoint officials only strictly below their own level;
-- reviewer: scores initiatives of the council they sit on (the initiatives feature asks);
+- reviewer: may be seated on the councils of initiatives of their unit's subtree, and scores
+  what they are seated on (models/initiative_review.py asks the seat, not an Action);
 - member: their own data only.
 
 A refusal raises `NotAllowed("not_allowed")` and is logged with ids only (who, what, which
@@ -69,6 +70,8 @@ class Action(StrEnum):
     REGISTER_UNIT = "register_unit"  # unit: a grassroots union registering collectively
     RUN_MOVEMENT = "run_movement"  # unit: create (the official's unit), edit, close, give
     # results and see the registrants of the movements that unit owns
+    RUN_REVIEW = "run_review"  # unit: the receiving unit of initiatives: see its queue, seat
+    # a council, set the scoring deadline, forward, export; and the initiative statistics
 
 
 # Actions on a unit that an official may take on their own unit too; the others only strictly
@@ -83,6 +86,7 @@ _OWN_UNIT_INCLUDED = {
     Action.EXPORT_MEMBERS,
     Action.REGISTER_UNIT,
     Action.RUN_MOVEMENT,
+    Action.RUN_REVIEW,
 }
 _STRICTLY_BELOW = {Action.EDIT_UNIT, Action.APPOINT_OFFICIAL, Action.REVOKE_ROLE}
 _MEMBER_ACTIONS = {Action.VIEW_MEMBER, Action.APPROVE_MEMBER}

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.app import Runtime
 from models.members import Identity
 from tests.botapi.telegram import FakeTelegram
-from tests.factories import make_official
+from tests.factories import make_official, make_reviewer
 from tests.handlers.helpers import next_sent
 
 
@@ -17,8 +17,8 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
     assert set(vi) == set(en) == {
-        "start", "movements", "my", "profile", "link", "mydata", "deleteme", "language",
-        "cancel", "help",
+        "start", "movements", "my", "initiative", "drafts", "myinitiatives", "profile", "link",
+        "mydata", "deleteme", "language", "cancel", "help",
     }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"
@@ -31,8 +31,20 @@ async def test_help_lists_what_a_person_can_do(bot: Runtime, tg: FakeTelegram) -
     text = (await next_sent(lan)).text
     for command in ("/start", "/profile", "/mydata", "/deleteme", "/language", "/help"):
         assert command in text
-    for command in ("/units", "/members", "/pending", "/invite", "/import"):
+    for command in ("/units", "/members", "/pending", "/invite", "/import", "/review"):
         assert command not in text
+
+
+async def test_help_shows_reviewers_the_council(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    await make_reviewer(db, units["district"], telegram_id=7102)
+    await db.commit()
+    reviewer = tg.user(first_name="Mai", user_id=7102)
+    await reviewer.send("/help")
+    text = (await next_sent(reviewer)).text
+    assert "Thành viên hội đồng sáng kiến" in text and "/review" in text
+    assert "/units" not in text
 
 
 async def test_help_shows_officials_their_tools_too(
@@ -45,7 +57,7 @@ async def test_help_shows_officials_their_tools_too(
     text = (await next_sent(chair)).text
     assert "Dành cho cán bộ công đoàn" in text
     for command in ("/units", "/members", "/pending", "/invite", "/import", "/movement",
-                    "/newmovement", "/myunit", "/profile"):
+                    "/newmovement", "/myunit", "/review", "/profile"):
         assert command in text
 
 

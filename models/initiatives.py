@@ -121,6 +121,9 @@ class Initiative(SQLModel, table=True):
     status: str = Field(
         default=InitiativeStatus.DRAFT, sa_column=Column(String(16), nullable=False, index=True)
     )
+    # The author's union at the first submission: where the initiative comes from, for the
+    # numbers by unit (unit_id moves up when it is forwarded; this stays).
+    origin_unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
     # The council's unit and level now (set at submission; changed by forwarding).
     unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
     level: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))

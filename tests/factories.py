@@ -226,6 +226,7 @@ async def make_initiative(
         confidential="",
         status=status,
         unit_id=unit.id if submitted else None,
+        origin_unit_id=unit.id if submitted else None,
         level=(await unit_level(session, unit)) if submitted else None,
         school_year=school_year if submitted else None,
         submitted_at=datetime.now(UTC) if submitted else None,

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-24 14:06:25.824006
+Create Date: 2026-11-24
 """
 
 from collections.abc import Sequence
@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('benefits', sa.Text(), nullable=True),
     sa.Column('confidential', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('origin_unit_id', sa.Integer(), nullable=True),
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('level', sa.String(length=16), nullable=True),
     sa.Column('school_year', sa.String(length=9), nullable=True),
@@ -39,11 +40,13 @@ def upgrade() -> None:
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['origin_unit_id'], ['org_unit.id'], ),
     sa.ForeignKeyConstraint(['submitter_member_id'], ['member.id'], ),
     sa.ForeignKeyConstraint(['unit_id'], ['org_unit.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('initiative', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_initiative_origin_unit_id'), ['origin_unit_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_initiative_school_year'), ['school_year'], unique=False)
         batch_op.create_index(batch_op.f('ix_initiative_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_initiative_submitter_member_id'), ['submitter_member_id'], unique=False)
@@ -199,6 +202,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_initiative_submitter_member_id'))
         batch_op.drop_index(batch_op.f('ix_initiative_status'))
         batch_op.drop_index(batch_op.f('ix_initiative_school_year'))
+        batch_op.drop_index(batch_op.f('ix_initiative_origin_unit_id'))
 
     op.drop_table('initiative')
     # ### end Alembic commands ###

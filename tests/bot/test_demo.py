@@ -7,6 +7,14 @@ from sqlmodel import func, select
 
 from bot import database
 from bot.demo import load_demo_data
+from models.access import Role, RoleAssignment
+from models.initiatives import (
+    Initiative,
+    InitiativeStatus,
+    Recognition,
+    RecognitionLevel,
+    seats_of,
+)
 from models.members import Member, resolve_invite
 from models.movements import movements_for_member
 from models.org import EmulationBloc, OrgKind, OrgUnit, search_grassroots
@@ -41,3 +49,27 @@ async def test_demo_data_is_a_city_of_schools_and_loads_once(engine: AsyncEngine
         assert total == 2 and all(m.status == "open" for m in shown)
         codes = (await session.exec(select(Member.member_code))).all()
         assert len(set(codes)) == members and None not in codes
+
+
+async def test_demo_data_has_councils_and_initiatives_at_each_stage(engine: AsyncEngine) -> None:
+    sessions = database.create_session_factory(engine)
+    await load_demo_data(sessions)
+    async with sessions() as session:
+        statuses = (await session.exec(select(Initiative.status))).all()
+        assert sorted(statuses) == sorted([
+            "submitted", "submitted", "accepted", "submitted", "under_review", "returned",
+        ])
+        forwarded = (await session.exec(
+            select(Initiative).where(Initiative.level == RecognitionLevel.DISTRICT)
+        )).one()
+        assert forwarded.unit_id != forwarded.origin_unit_id
+        assert len((await session.exec(select(Recognition))).all()) == 2
+        reviewers = (await session.exec(
+            select(RoleAssignment).where(RoleAssignment.role == Role.REVIEWER)
+        )).all()
+        assert len(reviewers) == 15  # three for each of the four districts and the city
+        waiting = (await session.exec(
+            select(Initiative).where(Initiative.status == InitiativeStatus.UNDER_REVIEW)
+        )).one()
+        seats = await seats_of(session, waiting)
+        assert len(seats) == 3 and seats[0].is_chair and seats[0].scored_at is None

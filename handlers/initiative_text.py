@@ -38,10 +38,12 @@ def form_messages(
     footer: str = "",
 ) -> list[str]:
     """The whole form in as few messages as fit, in order: `heading` (HTML) opens the first,
-    `footer` (HTML) closes the last. A part longer than a message (at most 3,000 characters
-    are typed per part, so only with a long heading) is cut between lines."""
+    `footer` (HTML) closes the last. A part longer than a message (3,000 characters typed
+    can grow past it once escaped: a quote is six characters) is cut between lines, else
+    between words, and goes on in the next message marked "(continued)"."""
     blocks = [block for block in [heading, *form_blocks(context, initiative, authors), footer]
               if block]
+    continued = f"<i>{html.escape(context.t('initiative.form.continued'))}</i>\n"
     messages: list[str] = []
     current = ""
     for block in blocks:
@@ -52,11 +54,26 @@ def form_messages(
         if current:
             messages.append(current)
         while len(block) > MESSAGE_MAX:
-            cut = block.rfind("\n", 0, MESSAGE_MAX)
-            cut = cut if cut > 0 else MESSAGE_MAX
+            cut = _cut(block)
             messages.append(block[:cut])
-            block = block[cut:].lstrip("\n")
+            block = continued + block[cut:].lstrip()
         current = block
     if current:
         messages.append(current)
     return messages
+
+
+def _cut(text: str) -> int:
+    """Where to cut an escaped text longer than a message: at the last line break, else the
+    last space, in the second half of a message; else at the limit, never inside an entity
+    ("&quot;"), whose halves Telegram would refuse to parse. Tags only open a part's label,
+    at its start, so they are never cut."""
+    for separator in ("\n", " "):
+        cut = text.rfind(separator, 0, MESSAGE_MAX)
+        if cut >= MESSAGE_MAX // 2:
+            return cut
+    cut = MESSAGE_MAX
+    entity = text.rfind("&", cut - 8, cut)
+    if entity != -1 and ";" not in text[entity:cut]:
+        return entity
+    return cut

@@ -17,6 +17,16 @@ Registrations for emulation movements stay (the union's counts and the titles gi
 what the member wrote: the commitment and the self-assessment's texts are blanked and the
 evidence files are forgotten.
 
+Initiatives: the member's unsubmitted drafts are deleted (their authors and files with them).
+A submitted initiative belongs to the union's records and to its co-authors, so it stays, and
+names the member no more: their author row becomes "—" without a member, and the initiative
+loses its submitter. What others did stays as a fact without the member: the events they
+caused, the recognitions they decided and the councils they seated keep no member id. A review
+seat cannot lose its reviewer (the column is required, and one reviewer per seat and round is
+what the council's rules count), so it stays pointing at the erased member row, which names no
+one once blanked: the scores and comment count for the decision that was made. Title awards
+are the member's own record and are deleted.
+
 Kept on purpose: the Zalo id mapping (`zalo_id`, the platform's opaque account id and the
 integer the bridge uses for it). The bridge caches it in memory for routing, and giving that
 integer away (SQLite reuses the highest deleted id) could send one person's messages to
@@ -36,10 +46,20 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import RoleAssignment
+from models.achievements import TitleAward
 from models.audit import AuditEntry, entries_about, forget_member_data
 from models.base import fold, utcnow
 from models.channels import ZaloMenu, zalo_id_for
 from models.errors import NotFound
+from models.initiatives import (
+    Initiative,
+    InitiativeAttachment,
+    InitiativeAuthor,
+    InitiativeEvent,
+    InitiativeStatus,
+    Recognition,
+    ReviewSeat,
+)
 from models.linking import LinkAttempt, LinkCode
 from models.members import Channel, ConsentRecord, Identity, Invite, Member, identities_of
 from models.movements import Evidence, Movement, Registration
@@ -67,6 +87,8 @@ KEPT_MEMBER_FIELDS = (
 HANDLED_TABLES = frozenset({
     "member", "identity", "consent_record", "onboarding_draft", "link_code", "link_attempt",
     "role_assignment", "pending_import", "registration", "evidence",
+    "initiative", "initiative_author", "initiative_event", "review_seat", "recognition",
+    "title_award",
 })
 
 
@@ -180,6 +202,10 @@ async def export_member_data(
         "invites_created": [],
         "pending_imports": [],
         "registrations": [],
+        "initiatives": [],
+        "review_seats": [],
+        "title_awards": [],
+        "initiative_actions_by_you": 0,
         "conversations": [],
         "stored_data": [],
         "zalo_lists": [],
@@ -350,6 +376,114 @@ async def _export_member_rows(
             "registered_at": _plain(registration.created_at),
         })
 
+    await _export_initiatives(session, member, data)
+
+
+async def _export_initiatives(
+    session: AsyncSession, member: Member, data: dict[str, Any]
+) -> None:
+    """The initiatives the member is named on (the whole request of their own and of those
+    co-written with them; of another person's unsubmitted draft only its title), their council
+    seats with their scores, their title awards, and how many decisions on others' initiatives
+    they took part in."""
+    named = select(InitiativeAuthor.initiative_id).where(InitiativeAuthor.member_id == member.id)
+    rows = await session.exec(
+        select(Initiative)
+        .where(or_(Initiative.submitter_member_id == member.id, col(Initiative.id).in_(named)))
+        .order_by(col(Initiative.id))
+    )
+    theirs = list(rows.all())
+    for initiative in theirs:
+        role = "submitter" if initiative.submitter_member_id == member.id else "co_author"
+        if role == "co_author" and initiative.status == InitiativeStatus.DRAFT:
+            data["initiatives"].append(
+                {"title": initiative.title, "status": initiative.status, "role": role}
+            )
+            continue
+        entry = _row(initiative, leave_out=("submitter_member_id", "unit_id", "origin_unit_id"))
+        entry["role"] = role
+        entry["unit"] = await _unit(session, initiative.unit_id)
+        entry["origin_unit"] = await _unit(session, initiative.origin_unit_id)
+        authors = await session.exec(
+            select(InitiativeAuthor)
+            .where(InitiativeAuthor.initiative_id == initiative.id)
+            .order_by(col(InitiativeAuthor.position), col(InitiativeAuthor.id))
+        )
+        entry["authors"] = [
+            {"name": a.name, "share": a.share, "you": a.member_id == member.id}
+            for a in authors.all()
+        ]
+        files = await session.exec(
+            select(InitiativeAttachment)
+            .where(InitiativeAttachment.initiative_id == initiative.id)
+            .order_by(col(InitiativeAttachment.id))
+        )
+        entry["attachments"] = [
+            {"kind": f.kind, "file_name": f.file_name, "size": f.size, "at": _plain(f.created_at)}
+            for f in files.all()
+        ]
+        events = await session.exec(
+            select(InitiativeEvent)
+            .where(InitiativeEvent.initiative_id == initiative.id)
+            .order_by(col(InitiativeEvent.at), col(InitiativeEvent.id))
+        )
+        entry["history"] = [
+            {"from": e.from_status, "to": e.to_status, "at": _plain(e.at), "comment": e.comment,
+             "by_you": e.actor_member_id == member.id}
+            for e in events.all()
+        ]
+        recognitions = await session.exec(
+            select(Recognition)
+            .where(Recognition.initiative_id == initiative.id)
+            .order_by(col(Recognition.decided_at), col(Recognition.id))
+        )
+        entry["recognitions"] = [
+            {"level": r.level, "certificate_no": r.certificate_no, "school_year": r.school_year,
+             "unit": await _unit(session, r.unit_id), "decided_at": _plain(r.decided_at)}
+            for r in recognitions.all()
+        ]
+        data["initiatives"].append(entry)
+
+    seats = await session.exec(
+        select(ReviewSeat, Initiative)
+        .join(Initiative, col(Initiative.id) == ReviewSeat.initiative_id)
+        .where(ReviewSeat.reviewer_member_id == member.id)
+        .order_by(col(ReviewSeat.id))
+    )
+    data["review_seats"] = [
+        {"initiative": initiative.title, "round": seat.round, "chair": seat.is_chair,
+         "novelty": seat.novelty, "effectiveness": seat.effectiveness,
+         "applicability": seat.applicability, "comment": seat.comment,
+         "scored_at": _plain(seat.scored_at), "seated_at": _plain(seat.created_at)}
+        for seat, initiative in seats.all()
+    ]
+    awards = await session.exec(
+        select(TitleAward).where(TitleAward.member_id == member.id).order_by(col(TitleAward.id))
+    )
+    data["title_awards"] = [
+        {"school_year": a.school_year, "title_code": a.title_code, "title_name": a.title_name,
+         "decision": a.decision, "recorded_at": _plain(a.created_at)}
+        for a in awards.all()
+    ]
+    # What they did to other people's initiatives (as an official or a council's chair): only
+    # how many, the initiatives are not theirs.
+    own = [initiative.id for initiative in theirs]
+    counted = 0
+    for query in (
+        select(func.count()).select_from(InitiativeEvent).where(
+            InitiativeEvent.actor_member_id == member.id,
+            col(InitiativeEvent.initiative_id).not_in(own),
+        ),
+        select(func.count()).select_from(Recognition).where(
+            Recognition.decided_by_member_id == member.id
+        ),
+        select(func.count()).select_from(ReviewSeat).where(
+            ReviewSeat.assigned_by_member_id == member.id
+        ),
+    ):
+        counted += int((await session.exec(query)).one())
+    data["initiative_actions_by_you"] = counted
+
 
 # --- the readable summary ----------------------------------------------------------------------
 
@@ -470,6 +604,52 @@ def render_summary(
                     ))
                 )
 
+    initiatives = data.get("initiatives", [])
+    if initiatives:
+        lines += ["", t("initiatives.privacy_heading")]
+        for initiative in initiatives:
+            lines.append(
+                t(
+                    "initiatives.privacy_line",
+                    title=initiative.get("title") or t("initiatives.untitled"),
+                    status=t(f"initiative.status.{initiative['status']}"),
+                    role=t(
+                        "initiatives.privacy_submitter" if initiative["role"] == "submitter"
+                        else "initiatives.privacy_co_author"
+                    ),
+                )
+            )
+            for recognition in initiative.get("recognitions", []):
+                lines.append(
+                    t(
+                        "initiatives.privacy_recognition",
+                        level=t(f"initiative.level.{recognition['level']}"),
+                        number=recognition["certificate_no"],
+                        year=recognition["school_year"],
+                    )
+                )
+    seats = data.get("review_seats", [])
+    if seats:
+        lines += ["", t("initiatives.privacy_seats")]
+        for seat in seats:
+            scored = seat.get("scored_at") is not None
+            lines.append(
+                t(
+                    "initiatives.privacy_seat" if scored else "initiatives.privacy_seat_unscored",
+                    title=seat.get("initiative") or t("initiatives.untitled"),
+                    total=sum(seat.get(name) or 0 for name in
+                              ("novelty", "effectiveness", "applicability")),
+                )
+            )
+    awards = data.get("title_awards", [])
+    if awards:
+        lines += ["", t("initiatives.privacy_awards")]
+        for award in awards:
+            lines.append(
+                t("initiatives.privacy_award", year=award["school_year"],
+                  title=award["title_name"])
+            )
+
     other: list[str] = []
     for draft in data.get("onboarding_drafts", []):
         other.append(
@@ -491,6 +671,10 @@ def render_summary(
             other.append(t(key, count=len(data[name])))
     if data.get("audit_entries_by_you"):
         other.append(t("privacy.summary.audit_by", count=data["audit_entries_by_you"]))
+    if data.get("initiative_actions_by_you"):
+        other.append(
+            t("initiatives.privacy_actions", count=data["initiative_actions_by_you"])
+        )
     technical = sum(len(data.get(name, [])) for name in ("conversations", "stored_data",
                                                           "zalo_lists"))
     if technical:
@@ -587,6 +771,7 @@ async def erase_member(
     if member is not None:
         await session.exec(delete(RoleAssignment).where(RoleAssignment.member_id == member.id))  # type: ignore[call-overload,arg-type]
         await _forget_registration_texts(session, member)
+        await _forget_initiative_authorship(session, member)
         _anonymise(member, now=now)
         session.add(member)
         await forget_member_data(session, member_id=member.id)  # type: ignore[arg-type]
@@ -613,6 +798,48 @@ async def _forget_registration_texts(session: AsyncSession, member: Member) -> N
         .where(col(Registration.member_id) == member.id)
         .values(commitment=None, assessment=null())
     )
+
+
+async def _forget_initiative_authorship(session: AsyncSession, member: Member) -> None:
+    """Their drafts go; the submitted initiatives stay without naming them; what they did as
+    an official or a reviewer stays as a fact (see the module docstring); their title awards
+    go. Children first, so the foreign keys hold at every statement."""
+    drafts = select(Initiative.id).where(
+        Initiative.submitter_member_id == member.id,
+        Initiative.status == InitiativeStatus.DRAFT,
+    )
+    for child in (InitiativeAttachment, InitiativeAuthor, InitiativeEvent):
+        await session.exec(
+            delete(child).where(col(child.initiative_id).in_(drafts))  # type: ignore[call-overload,attr-defined]
+        )
+    await session.exec(
+        delete(Initiative).where(  # type: ignore[call-overload]
+            col(Initiative.submitter_member_id) == member.id,
+            col(Initiative.status) == InitiativeStatus.DRAFT,
+        )
+    )
+    for statement in (
+        update(InitiativeAuthor)
+        .where(col(InitiativeAuthor.member_id) == member.id)
+        .values(member_id=None, name=ERASED_NAME),
+        update(Initiative)
+        .where(col(Initiative.submitter_member_id) == member.id)
+        .values(submitter_member_id=None),
+        update(InitiativeEvent)
+        .where(col(InitiativeEvent.actor_member_id) == member.id)
+        .values(actor_member_id=None),
+        update(Recognition)
+        .where(col(Recognition.decided_by_member_id) == member.id)
+        .values(decided_by_member_id=None),
+        update(ReviewSeat)
+        .where(col(ReviewSeat.assigned_by_member_id) == member.id)
+        .values(assigned_by_member_id=None),
+        update(TitleAward)
+        .where(col(TitleAward.recorded_by_member_id) == member.id)
+        .values(recorded_by_member_id=None),
+    ):
+        await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(delete(TitleAward).where(col(TitleAward.member_id) == member.id))  # type: ignore[call-overload]
 
 
 def _anonymise(member: Member, *, now: datetime) -> None:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Runtime
 from models.channels import int_id_for
+from models.initiatives import Initiative, InitiativeStatus, authors_of
 from models.members import (
     Channel,
     ConsentPurpose,
@@ -22,7 +23,7 @@ from models.persistence import ConversationState, StoredData
 from models.privacy import ERASED_NAME
 from tests.botapi.telegram import FakeTelegram
 from tests.botapi.zalo import FakeZalo
-from tests.factories import make_member
+from tests.factories import make_initiative, make_member
 from tests.handlers.helpers import agree_and_name, alert_for, next_sent
 from tests.handlers.test_zalo import said, said_until
 
@@ -201,3 +202,47 @@ async def test_on_zalo_the_summary_comes_as_text_and_erasing_is_a_numbered_choic
     assert member is not None and member.full_name == ERASED_NAME and member.erased_at
     assert await get_identity(db, channel=Channel.ZALO, external_id=str(number)) is not None
     assert (await db.exec(select(ConsentRecord))).all() == []
+
+
+async def test_her_initiatives_are_in_her_data_and_erasing_keeps_them_for_her_co_author(
+    bot: Runtime, tg: FakeTelegram, db: AsyncSession, units: dict
+) -> None:
+    member_id = await _lan(db, units)
+    lan_member = await db.get(Member, member_id)
+    binh_member = await make_member(db, units["trai"], "Trần Văn Bình", telegram_id=7302)
+    assert lan_member is not None
+    draft = await make_initiative(db, lan_member, "Nháp chưa nộp", status=InitiativeStatus.DRAFT)
+    submitted = await make_initiative(db, lan_member, "Sổ chủ nhiệm điện tử",
+                                      co_authors=[binh_member])
+    draft_id, submitted_id, binh_id = draft.id, submitted.id, binh_member.id
+    await db.commit()
+    lan = tg.user(first_name="Lan", user_id=LAN)
+    binh = tg.user(first_name="Bình", user_id=7302)
+
+    await lan.send("/mydata")
+    summary = (await next_sent(lan)).text or ""
+    assert "Sổ chủ nhiệm điện tử — đã nộp, chờ xét (tác giả, người nộp)" in summary
+    assert "Nháp chưa nộp — đang viết" in summary
+    _, content = (await next_sent(lan)).document  # type: ignore[misc]
+    titles = [entry["title"] for entry in json.loads(content)["initiatives"]]
+    assert titles == ["Nháp chưa nộp", "Sổ chủ nhiệm điện tử"]
+
+    await lan.send("/deleteme")
+    await next_sent(lan)
+    await lan.tap("Có, xoá dữ liệu")
+    assert "Đã xoá dữ liệu của bạn" in (await next_sent(lan)).text
+
+    db.expire_all()
+    assert await db.get(Initiative, draft_id) is None
+    kept = await db.get(Initiative, submitted_id)
+    assert kept is not None and kept.submitter_member_id is None
+    assert [(a.name, a.member_id) for a in await authors_of(db, kept)] == [
+        (ERASED_NAME, None), ("Trần Văn Bình", binh_id)
+    ]
+    # Her co-author still follows it, with her name gone.
+    await binh.send("/myinitiatives")
+    await next_sent(binh)
+    await binh.tap("Sổ chủ nhiệm điện tử")
+    card = await binh.next_message()
+    assert "Tác giả: — (50%), Trần Văn Bình (50%)" in card.text
+    assert "Nguyễn Thị Lan" not in card.text

@@ -14,10 +14,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.i18n import load_translator
 from models import onboarding as flow
 from models.access import Role, RoleAssignment, actor_for, appoint
+from models.achievements import TitleAward
 from models.audit import ERASED, AuditEntry, entries_about, entries_by, record, snapshot
 from models.base import utcnow
 from models.channels import ZaloId, ZaloMenu, int_id_for
 from models.errors import NotAllowed, NotFound
+from models.initiatives import (
+    Initiative,
+    InitiativeAttachment,
+    InitiativeAuthor,
+    InitiativeEvent,
+    InitiativeStatus,
+    Recognition,
+    ReviewSeat,
+    attachments_of,
+    authors_of,
+    history,
+    members_to_notify,
+    recognitions_of,
+    transition,
+)
 from models.linking import LinkAttempt, LinkCode, issue_link_code
 from models.members import (
     Channel,
@@ -49,7 +65,14 @@ from models.privacy import (
     render_summary,
 )
 from models.roster import PendingImport
-from tests.factories import actor_of, make_member, make_movement, make_official, make_tree
+from tests.factories import (
+    actor_of,
+    make_initiative,
+    make_member,
+    make_movement,
+    make_official,
+    make_tree,
+)
 
 LAN_TELEGRAM = 1001
 BINH_TELEGRAM = 10010  # starts with Lan's id: must not be taken for hers
@@ -464,3 +487,185 @@ async def test_erasure_keeps_her_registrations_without_what_she_wrote_or_sent(
     assert await _count(session, Evidence) == 0
     other = await session.get(Registration, ids[1])
     assert other is not None and other.commitment == "Cam kết của Bình"
+
+
+# --- initiatives ---------------------------------------------------------------------------
+
+
+@dataclass
+class Initiatives:
+    draft: Initiative
+    submitted: Initiative
+    binhs: Initiative
+    binhs_draft: Initiative
+    reviewed: Initiative
+    seat: ReviewSeat
+
+
+async def _initiatives(session: AsyncSession, w: World) -> Initiatives:
+    """Lan wrote a draft (with a file and Bình) and submitted one that was recognised (with
+    Bình and a typed name); she co-wrote Bình's submitted initiative and is named on his draft;
+    she sat as chair on the council of a third person's initiative, decided it, seated another
+    council, and has title awards (and recorded one for Bình)."""
+    draft = await make_initiative(session, w.lan, "Nháp của Lan", status=InitiativeStatus.DRAFT,
+                                  co_authors=[w.binh], attachments=1)
+    submitted = await make_initiative(session, w.lan, "Sổ chủ nhiệm điện tử",
+                                      co_authors=[w.binh, "Đỗ Văn Nam"], attachments=2)
+    await transition(session, submitted, InitiativeStatus.UNDER_REVIEW,
+                     actor_member_id=w.official.id)
+    await transition(session, submitted, InitiativeStatus.ACCEPTED,
+                     actor_member_id=w.official.id, comment="Công nhận cấp trường")
+    session.add(Recognition(initiative_id=submitted.id, level="school",  # type: ignore[arg-type]
+                            unit_id=w.tree["trai"].id, certificate_no="12/QĐ-CĐCS",  # type: ignore[arg-type]
+                            school_year="2026-2027", decided_by_member_id=w.official.id))
+    binhs = await make_initiative(session, w.binh, "Sáng kiến của Bình", co_authors=[w.lan])
+    binhs_draft = await make_initiative(session, w.binh, "Nháp bí mật của Bình",
+                                        status=InitiativeStatus.DRAFT, co_authors=[w.lan])
+    other = await make_member(session, w.tree["trai"], "Vũ Thị Khác")
+    reviewed = await make_initiative(session, other, "Sáng kiến được Lan chấm")
+    reviewed.round = 1
+    seat = ReviewSeat(initiative_id=reviewed.id, round=1, reviewer_member_id=w.lan.id,  # type: ignore[arg-type]
+                      is_chair=True, assigned_by_member_id=w.official.id, novelty=8,
+                      effectiveness=7, applicability=9, comment="Có tính mới.",
+                      scored_at=utcnow())
+    session.add(seat)
+    session.add(ReviewSeat(initiative_id=binhs.id, round=1, reviewer_member_id=w.official.id,  # type: ignore[arg-type]
+                           assigned_by_member_id=w.lan.id))
+    await transition(session, reviewed, InitiativeStatus.UNDER_REVIEW, actor_member_id=w.lan.id)
+    await transition(session, reviewed, InitiativeStatus.ACCEPTED, actor_member_id=w.lan.id)
+    session.add(Recognition(initiative_id=reviewed.id, level="school",  # type: ignore[arg-type]
+                            unit_id=w.tree["trai"].id, certificate_no="13/QĐ-CĐCS",  # type: ignore[arg-type]
+                            school_year="2026-2027", decided_by_member_id=w.lan.id))
+    session.add_all([
+        TitleAward(member_id=w.lan.id, school_year="2024-2025", title_code="LDTT",  # type: ignore[arg-type]
+                   title_name="Lao động tiên tiến", decision="Quyết định số 45/QĐ-CĐGD"),
+        TitleAward(member_id=w.lan.id, school_year="2025-2026", title_code="CSTDCS",  # type: ignore[arg-type]
+                   title_name="Chiến sĩ thi đua cơ sở"),
+        TitleAward(member_id=w.binh.id, school_year="2025-2026", title_code="LDTT",  # type: ignore[arg-type]
+                   title_name="Lao động tiên tiến", recorded_by_member_id=w.lan.id),
+    ])
+    await session.commit()
+    return Initiatives(draft, submitted, binhs, binhs_draft, reviewed, seat)
+
+
+async def test_the_export_holds_her_initiatives_seats_and_titles(session: AsyncSession) -> None:
+    w = await _world(session)
+    await _initiatives(session, w)
+    data = await export_member_data(session, w.telegram)
+    text = json.dumps(data, ensure_ascii=False)
+
+    by_title = {entry["title"]: entry for entry in data["initiatives"]}
+    assert set(by_title) == {
+        "Nháp của Lan", "Sổ chủ nhiệm điện tử", "Sáng kiến của Bình", "Nháp bí mật của Bình"
+    }
+    hers = by_title["Sổ chủ nhiệm điện tử"]
+    assert (hers["role"], hers["status"], hers["level"]) == ("submitter", "accepted", "school")
+    assert hers["problem"].startswith("Học sinh lớp 7") and hers["confidential"] == ""
+    assert hers["unit"] == {"code": w.tree["trai"].code, "name": "Trường THCS Nguyễn Trãi"}
+    assert [(a["name"], a["share"], a["you"]) for a in hers["authors"]] == [
+        ("Nguyễn Thị Lan", 34, True), ("Lê Văn Bình", 33, False), ("Đỗ Văn Nam", 33, False)
+    ]
+    assert [f["file_name"] for f in hers["attachments"]] == ["minh-chung-1.pdf",
+                                                             "minh-chung-2.pdf"]
+    assert [(e["to"], e["comment"], e["by_you"]) for e in hers["history"]] == [
+        ("under_review", None, False), ("accepted", "Công nhận cấp trường", False)
+    ]
+    assert [(r["level"], r["certificate_no"]) for r in hers["recognitions"]] == [
+        ("school", "12/QĐ-CĐCS")
+    ]
+    assert by_title["Sáng kiến của Bình"]["role"] == "co_author"
+    assert by_title["Sáng kiến của Bình"]["solution"]  # co-written: the whole request
+    # Another person's unsubmitted draft: only that she is named on it.
+    assert by_title["Nháp bí mật của Bình"] == {
+        "title": "Nháp bí mật của Bình", "status": "draft", "role": "co_author"
+    }
+    [seat] = data["review_seats"]
+    assert (seat["initiative"], seat["chair"], seat["novelty"], seat["comment"]) == (
+        "Sáng kiến được Lan chấm", True, 8, "Có tính mới."
+    )
+    assert [(a["school_year"], a["title_name"], a["decision"]) for a in data["title_awards"]] == [
+        ("2024-2025", "Lao động tiên tiến", "Quyết định số 45/QĐ-CĐGD"),
+        ("2025-2026", "Chiến sĩ thi đua cơ sở", None),
+    ]
+    # Two events and one recognition on the initiative she judged, one council she seated.
+    assert data["initiative_actions_by_you"] == 4
+    assert "Vũ Thị Khác" not in text  # the author she judged is not her data
+
+    translator = load_translator("vi")
+    summary = "\n".join(render_summary(data, lambda k, **p: translator.t("vi", k, **p)))
+    for fact in ("Sổ chủ nhiệm điện tử — được công nhận (tác giả, người nộp)",
+                 "Sáng kiến của Bình — đã nộp, chờ xét (đồng tác giả)",
+                 "Công nhận cấp trường, số 12/QĐ-CĐCS, năm học 2026-2027",
+                 "Sáng kiến được Lan chấm: 24/30 điểm", "2024-2025: Lao động tiên tiến"):
+        assert fact in summary, fact
+    english = load_translator("en")
+    asked: list[str] = []
+
+    def t(key: str, /, **params: object) -> str:
+        asked.append(key)
+        return english.t("en", key, **params)
+
+    render_summary(data, t)
+    assert {k for k in asked if not (english.has("vi", k) and english.has("en", k))} == set()
+
+
+async def test_erasure_deletes_her_drafts_and_keeps_the_unions_records_without_her(
+    session: AsyncSession,
+) -> None:
+    w = await _world(session)
+    i = await _initiatives(session, w)
+    lan_id, binh_id, official_id = w.lan.id, w.binh.id, w.official.id
+    ids = {name: getattr(i, name).id for name in
+           ("draft", "submitted", "binhs", "binhs_draft", "reviewed")}
+    seat_id = i.seat.id
+
+    await erase_member(session, w.telegram)
+    await session.commit()
+    session.expire_all()
+
+    # Her draft is gone, with its authors and files.
+    assert await session.get(Initiative, ids["draft"]) is None
+    for table in (InitiativeAuthor, InitiativeAttachment):
+        assert await _count(session, table, table.initiative_id == ids["draft"]) == 0  # type: ignore[attr-defined]
+    # Her submitted initiative stays for the union and her co-authors, naming her no more.
+    submitted = await session.get(Initiative, ids["submitted"])
+    assert submitted is not None and submitted.submitter_member_id is None
+    assert submitted.status == InitiativeStatus.ACCEPTED
+    assert [(a.name, a.member_id, a.share) for a in await authors_of(session, submitted)] == [
+        (ERASED_NAME, None, 34), ("Lê Văn Bình", binh_id, 33), ("Đỗ Văn Nam", None, 33)
+    ]
+    assert len(await attachments_of(session, submitted)) == 2
+    [recognition] = await recognitions_of(session, submitted)
+    assert recognition.certificate_no == "12/QĐ-CĐCS"
+    assert [m.id for m in await members_to_notify(session, submitted)] == [binh_id]
+    for key in ("binhs", "binhs_draft"):
+        initiative = await session.get(Initiative, ids[key])
+        assert initiative is not None and initiative.submitter_member_id == binh_id
+        assert [a.name for a in await authors_of(session, initiative)] == [
+            "Lê Văn Bình", ERASED_NAME
+        ]
+    # What she did as a reviewer stays as a fact; her seat names no one now.
+    reviewed = await session.get(Initiative, ids["reviewed"])
+    assert reviewed is not None
+    assert [e.actor_member_id for e in await history(session, reviewed)] == [None, None]
+    [decided] = await recognitions_of(session, reviewed)
+    assert decided.decided_by_member_id is None and decided.certificate_no == "13/QĐ-CĐCS"
+    seat = await session.get(ReviewSeat, seat_id)
+    assert seat is not None and seat.reviewer_member_id == lan_id
+    assert (seat.novelty, seat.effectiveness, seat.applicability) == (8, 7, 9)
+    assert seat.assigned_by_member_id == official_id
+    reviewer = await session.get(Member, lan_id)
+    assert reviewer is not None and reviewer.full_name == ERASED_NAME
+    assert await _count(session, ReviewSeat, ReviewSeat.assigned_by_member_id == lan_id) == 0
+    # Her title awards go; the one she recorded for Bình stays without her.
+    assert await _count(session, TitleAward, TitleAward.member_id == lan_id) == 0
+    [binhs_award] = (await session.exec(select(TitleAward))).all()
+    assert (binhs_award.member_id, binhs_award.recorded_by_member_id) == (binh_id, None)
+    # Nothing else refers to her.
+    for table, column in (
+        (InitiativeAuthor, InitiativeAuthor.member_id),
+        (Initiative, Initiative.submitter_member_id),
+        (InitiativeEvent, InitiativeEvent.actor_member_id),
+        (Recognition, Recognition.decided_by_member_id),
+    ):
+        assert await _count(session, table, column == lan_id) == 0, table

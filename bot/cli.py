@@ -1,5 +1,5 @@
 """The `unionbot` command: run the bot, migrate the database, load demo data, import the
-organisation tree and the members' rosters.
+organisation tree, the members' rosters and the titles members achieved before the bot.
 
 Configuration problems end the command with one line naming the variable and exit status 2.
 """
@@ -11,10 +11,17 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import database
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from models.org import OrgUnit
 
 log = logging.getLogger("unionbot")
 
@@ -91,6 +98,39 @@ async def _units_import(settings: Settings, path: Path) -> int:
     return 0
 
 
+def _terminal_words(settings: Settings) -> Callable[..., str]:
+    """The catalogue's words in DEFAULT_LOCALE, for a terminal (no HTML escaping)."""
+    import html
+
+    from bot.i18n import load_translator
+
+    translator = load_translator(settings.default_locale)
+
+    def t(key: str, /, **params: object) -> str:
+        return html.unescape(translator.t(None, key, **params))
+
+    return t
+
+
+async def _read_input(path: Path) -> bytes | None:
+    """The file to import, or None (and why, on stderr) when it cannot be read."""
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError as error:
+        print(f"unionbot: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return None
+
+
+async def _unit_named(session: AsyncSession, code: str, t: Callable[..., str]) -> OrgUnit | None:
+    """The unit `--unit CODE` names, or None (and why, on stderr)."""
+    from models import roster
+
+    unit = await roster.unit_for_code(session, code)
+    if unit is None:
+        print(f"unionbot: --unit: {t('error.roster_unit_unknown', unit=code)}", file=sys.stderr)
+    return unit
+
+
 async def _members_import(
     settings: Settings, path: Path, *, unit_code: str, valid_rows: bool, report: Path | None
 ) -> int:
@@ -98,30 +138,19 @@ async def _members_import(
     rows without a unit code going to CODE. Prints the counts, or every problem with its row
     number (in DEFAULT_LOCALE) and writes them to the report file; with problems nothing is
     imported (exit status 1) unless --valid-rows."""
-    import html
-
-    from bot.i18n import load_translator
     from models import roster
     from models.errors import DomainError
 
-    translator = load_translator(settings.default_locale)
-
-    def t(key: str, /, **params: object) -> str:
-        return html.unescape(translator.t(None, key, **params))
-
-    try:
-        content = await asyncio.to_thread(path.read_bytes)
-    except OSError as error:
-        print(f"unionbot: cannot read {path}: {error.strerror}", file=sys.stderr)
+    t = _terminal_words(settings)
+    content = await _read_input(path)
+    if content is None:
         return 1
     engine = database.create_engine(settings.database_url)
     try:
         await database.upgrade(engine)
         async with database.create_session_factory(engine)() as session:
-            unit = await roster.unit_for_code(session, unit_code)
+            unit = await _unit_named(session, unit_code, t)
             if unit is None:
-                print(f"unionbot: --unit: {t('error.roster_unit_unknown', unit=unit_code)}",
-                      file=sys.stderr)
                 return 1
             try:
                 result = await roster.import_roster(
@@ -155,6 +184,53 @@ async def _members_import(
     return 0
 
 
+async def _titles_import(settings: Settings, path: Path, *, unit_code: str) -> int:
+    """`unionbot titles import FILE --unit CODE`: records the titles the members of CODE's
+    subtree achieved outside the bot (earlier school years), all or nothing. Prints every
+    problem with its row number (in DEFAULT_LOCALE) and records nothing (status 1), or the
+    counts; importing the same file again changes nothing."""
+    from models import achievements, roster
+    from models.base import utcnow
+    from models.errors import DomainError
+
+    t = _terminal_words(settings)
+    content = await _read_input(path)
+    if content is None:
+        return 1
+    engine = database.create_engine(settings.database_url)
+    try:
+        await database.upgrade(engine)
+        async with database.create_session_factory(engine)() as session:
+            unit = await _unit_named(session, unit_code, t)
+            if unit is None:
+                return 1
+            try:
+                result = await achievements.import_awards(
+                    session, None, filename=path.name, content=content, unit=unit,
+                    now=utcnow(), tz=settings.tz,
+                )
+            except DomainError as error:
+                print(f"unionbot: {path.name}: {t(f'error.{error.code}', **error.params)}",
+                      file=sys.stderr)
+                return 1
+            if not result.imported:
+                await session.rollback()
+            else:
+                await session.commit()
+    finally:
+        await engine.dispose()
+    for row in result.bad_rows:
+        problems = roster.describe(row.problems, t)
+        print(t("roster.error_line", row=row.number, problems=problems))
+    if not result.imported:
+        print(t("achievements.cli_errors", file=path.name, bad=len(result.bad_rows),
+                total=len(result.rows)))
+        return 1
+    print(t("achievements.cli_done", file=path.name, created=result.created,
+            updated=result.updated, unchanged=result.unchanged, total=len(result.rows)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unionbot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     members_import.add_argument(
         "--report", type=Path, help="where to write the error report (default: FILE.errors.xlsx)"
     )
+    titles = commands.add_parser("titles", help="titles members achieved outside the bot")
+    titles_commands = titles.add_subparsers(dest="titles_command", required=True)
+    titles_import = titles_commands.add_parser(
+        "import",
+        help="record titles from an .xlsx or .csv file (member code or phone, school year, "
+        "title, decision number); nothing changes on an error",
+    )
+    titles_import.add_argument("file", type=Path)
+    titles_import.add_argument(
+        "--unit", required=True, metavar="CODE",
+        help="the unit whose members (its whole subtree) the file is about",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -202,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_demo(settings))
         elif args.command == "units":
             return asyncio.run(_units_import(settings, args.file))
+        elif args.command == "titles":
+            return asyncio.run(_titles_import(settings, args.file, unit_code=args.unit))
         elif args.command == "members":
             return asyncio.run(
                 _members_import(

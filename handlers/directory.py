@@ -1,6 +1,7 @@
 """The member directory for officials (/members): the members of their scope, page by page,
 filtered by unit, position, gender and status, searched by typing a name (without diacritics);
-a member's card (phone masked) with buttons to appoint or revoke roles; the export to .xlsx.
+a member's card (phone masked) with buttons to appoint or revoke roles and to open their record
+of titles and initiatives ("ach:m:", handlers/achievements.py); the export to .xlsx.
 
 While the directory is open (from /members until "Close" or /cancel), typed text is a name to
 search for; once it is closed, text goes to whoever else takes it. The filters live in
@@ -266,7 +267,8 @@ async def _card_view(
         if channels
         else context.t("directory.not_on_chat")
     )
-    buttons = []
+    # The member's titles and recognised initiatives (handlers/achievements.py).
+    buttons = [[(context.t("achievements.record_button"), f"ach:m:{member_id}")]]
     if card.may_appoint_official:
         buttons.append([(context.t("directory.appoint_official"), f"dir:a:o:{member_id}:0:0")])
     if card.may_appoint_reviewer:

@@ -38,6 +38,7 @@ from bot.notify import Localized, notify_member
 from handlers import common
 from models import movement_reports as model
 from models.access import Actor
+from models.achievements import OUTCOME_KEYS, requirement_line, summary_text
 from models.base import utcnow
 from models.errors import DomainError, InvalidInput, NotFound
 from models.members import Channel, Gender
@@ -260,16 +261,17 @@ async def _unit_view(
 ) -> View:
     """A page of one unit's registrants, each a button to their registration."""
     per_page = _per_page(context)
+    when = {"now": utcnow(), "tz": context.services.settings.tz}
     movement, unit, rows, total = await model.unit_registrants(
         session, actor, movement_id=movement_id, unit_id=unit_id, offset=page * per_page,
-        limit=per_page,
+        limit=per_page, **when,
     )
     pages = max((total + per_page - 1) // per_page, 1)
     if page >= pages:
         page = pages - 1
         movement, unit, rows, total = await model.unit_registrants(
             session, actor, movement_id=movement_id, unit_id=unit_id, offset=page * per_page,
-            limit=per_page,
+            limit=per_page, **when,
         )
     lines = [
         context.t("movement_reports.unit_title", unit=unit.name, movement=movement.name),
@@ -289,6 +291,9 @@ async def _unit_view(
                 title=model.title_name(movement, registration.title_code), status=status,
             )
         )
+        if row.requirements is not None:
+            # ✓ met / ✗ what is missing / … what is still to be decided (models/achievements).
+            lines.append(f"   {summary_text(row.requirements, context.t)}")
         buttons.append([(f"{name} · {status}", f"mvr:r:{registration.id}")])
     buttons += _pager(context, page, pages, lambda to: f"mvr:u:{movement.id}:{unit.id}:{to}")
     buttons.append([(context.t("movement_reports.back_to_units"), f"mvr:reg:{movement.id}:0")])
@@ -334,6 +339,13 @@ async def _card_view(
         )
     lines.append(context.t("movement_reports.card_movement", movement=movement.name))
     lines.append(context.t("movement_reports.card_registration", title=view.title_name))
+    checks = await model.requirements_of(
+        session, movement, [registration], now=utcnow(), tz=context.services.settings.tz
+    )
+    if registration.id in checks:
+        check = checks[registration.id]  # type: ignore[index]
+        lines.append(context.t(OUTCOME_KEYS[check.outcome]))
+        lines += [f"   {requirement_line(item, context.t)}" for item in check.requirements]
     if registration.commitment:
         lines.append(
             context.t(
@@ -708,7 +720,7 @@ async def exported(update: Update, context: UnionContext) -> None:
         await update.effective_chat.send_action(ChatAction.UPLOAD_DOCUMENT)
         content = await model.export_xlsx(
             session, actor, movement_id=movement.id, translate=_plain(context),  # type: ignore[arg-type]
-            tz=context.services.settings.tz,
+            tz=context.services.settings.tz, now=utcnow(),
         )
         await session.commit()
     today = utcnow().astimezone(context.services.settings.tz).strftime("%Y-%m-%d")

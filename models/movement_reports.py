@@ -8,6 +8,11 @@ are both targeted by the movement and in the official's scope (`_units_condition
 GROUP BY queries per unit; only the page of names shown is loaded, so a city of 150,000 members
 and 2,000 unions costs a handful of queries.
 
+Each individual registrant aiming at a title with requirements (models/achievements.py: a
+"Chiến sĩ thi đua" needs "Lao động tiên tiến" and recognised initiatives) is listed, and
+exported, with what those requirements still miss, checked for the whole page or sheet batch at
+once.
+
 Counting rules: a withdrawn registration does not count anywhere. "Members" are active, not
 erased; "women" are members whose gender is female (an erased member's gender is gone, so an
 erased registrant counts in the totals but not among women). "Assessed" is submitted or decided
@@ -46,6 +51,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import audit
 from models.access import Action, Actor, authorize, officials_of_unit
+from models.achievements import Aim, TitleCheck, check_aims, summary_text
 from models.base import fold
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Gender, Member, MemberStatus
@@ -105,6 +111,7 @@ UNIT_SHEET_COLUMNS = (
     "movement_reports.column.position",
     "movement_reports.column.gender",
     "movement_reports.column.title",
+    "movement_reports.column.requirements",
     "movement_reports.column.commitment",
     "movement_reports.column.status",
     "movement_reports.column.submitted_at",
@@ -412,11 +419,39 @@ async def _unit_of_movement(
 
 @dataclass
 class Registrant:
-    """A registration as listed: the member's name (the unit's, collective) and gender."""
+    """A registration as listed: the member's name (the unit's, collective) and gender, and the
+    requirements of their title when it has some (models/achievements.py)."""
 
     registration: Registration
     name: str
     gender: str | None
+    requirements: TitleCheck | None = None
+
+
+async def requirements_of(
+    session: AsyncSession,
+    movement: Movement,
+    registrations: Iterable[Registration],
+    *,
+    now: datetime,
+    tz: tzinfo,
+) -> dict[int, TitleCheck]:
+    """The title requirements of the individual registrants among `registrations` (already
+    authorised by the caller), by registration id: a few queries for any number of them."""
+    aims = {
+        registration.id: Aim(
+            registration.member_id, registration.title_code,
+            title_name(movement, registration.title_code), registration.school_year,
+        )
+        for registration in registrations
+        if registration.member_id is not None and not registration.collective
+    }
+    checks = await check_aims(session, aims.values(), now=now, tz=tz)
+    return {
+        registration_id: checks[aim]  # type: ignore[misc]
+        for registration_id, aim in aims.items()
+        if aim in checks
+    }
 
 
 async def unit_registrants(
@@ -427,9 +462,12 @@ async def unit_registrants(
     unit_id: int,
     offset: int = 0,
     limit: int = 8,
+    now: datetime,
+    tz: tzinfo,
 ) -> tuple[Movement, OrgUnit, list[Registrant], int]:
     """One page of a unit's registrations (the collective one first, then by name), with the
-    total; withdrawn ones are left out."""
+    total and each registrant's title requirements as of `now`; withdrawn ones are left
+    out."""
     movement = await movement_run_by(session, actor, movement_id)
     unit = await _unit_of_movement(session, actor, movement, unit_id)
     where = [
@@ -451,6 +489,11 @@ async def unit_registrants(
         Registrant(registration, name if name is not None else unit.name, gender)
         for registration, name, gender in rows.all()
     ]
+    checks = await requirements_of(
+        session, movement, [row.registration for row in registrants], now=now, tz=tz
+    )
+    for row in registrants:
+        row.requirements = checks.get(row.registration.id)  # type: ignore[arg-type]
     return movement, unit, registrants, int(total)
 
 
@@ -825,11 +868,13 @@ async def export_xlsx(
     movement_id: int,
     translate: Translate,
     tz: tzinfo,
+    now: datetime,
 ) -> bytes:
     """The registrants as an .xlsx: a summary sheet (per unit: members, registrants, % of
     members, women among registrants and their %, assessed, achieved; then the total) and one
     sheet per unit with registrations, whose last column ("Kết quả") the official fills in and
-    sends back (the first column is the registration's id). Audited with the counts only."""
+    sends back (the first column is the registration's id). Next to each title, what its
+    requirements still miss as of `now`. Audited with the counts only."""
     movement = await movement_run_by(session, actor, movement_id)
     conditions = await _units_condition(session, actor, movement)
     per_unit = await _numbers_by_unit(session, movement, conditions)
@@ -865,9 +910,10 @@ async def export_xlsx(
         unit_ids = [unit.unit_id for unit in batch]
         rows = await _sheet_rows(session, movement, unit_ids)
         files = await _evidence_names(session, movement, unit_ids, translate)
+        checks = await _sheet_requirements(session, movement, rows, now=now, tz=tz)
         for unit, name in zip(batch, names[start : start + EXPORT_UNITS_AT_ONCE], strict=True):
             values = [
-                _unit_sheet_row(row, unit.name, movement, translate, tz, files)
+                _unit_sheet_row(row, unit.name, movement, translate, tz, files, checks)
                 for row in rows.get(unit.unit_id, [])
             ]
             await asyncio.to_thread(
@@ -909,6 +955,8 @@ async def _sheet_rows(
             Registration.submitted_at,
             evidence,
             Registration.result_note,
+            Registration.member_id,
+            Registration.school_year,
         )
         .outerjoin(Member, col(Member.id) == Registration.member_id)
         .where(
@@ -924,6 +972,28 @@ async def _sheet_rows(
     for row in found.all():
         rows[row[0]].append(row[1:])
     return rows
+
+
+async def _sheet_requirements(
+    session: AsyncSession, movement: Movement, rows: dict[int, list[Any]], *, now: datetime,
+    tz: tzinfo,
+) -> dict[int, TitleCheck]:
+    """The title requirements of the individual registrants of a batch of sheets, by
+    registration id (see _sheet_rows for the columns)."""
+    aims: dict[int, Aim] = {}
+    for unit_rows in rows.values():
+        for row in unit_rows:
+            registration_id, collective, title, member_id, school_year = (
+                row[0], row[1], row[5], row[11], row[12]
+            )
+            if member_id is not None and not collective:
+                aims[registration_id] = Aim(
+                    member_id, title, title_name(movement, title), school_year
+                )
+    checks = await check_aims(session, aims.values(), now=now, tz=tz)
+    return {
+        registration_id: checks[aim] for registration_id, aim in aims.items() if aim in checks
+    }
 
 
 async def _evidence_names(
@@ -953,17 +1023,20 @@ def _unit_sheet_row(
     translate: Translate,
     tz: tzinfo,
     files: dict[int, str],
+    checks: dict[int, TitleCheck],
 ) -> list[Any]:
     (registration_id, collective, name, position, gender, title, commitment, status, submitted,
-     evidence, note) = row
+     evidence, note, _, _) = row
     if collective:
         name = translate("movement_reports.collective_name", unit=unit_name)
+    check = checks.get(registration_id)
     return [
         registration_id,
         name,
         translate(f"position.{position}") if position else None,
         translate(f"gender.{gender}") if gender else None,
         title_name(movement, title),
+        summary_text(check, translate) if check is not None else None,
         commitment,
         translate(STATUS_KEYS[status]) if status in STATUS_KEYS else status,
         submitted.astimezone(tz).strftime("%d/%m/%Y %H:%M") if submitted else None,
@@ -987,7 +1060,7 @@ def _write_unit_sheet(
     city's two thousand sheets do not hold two thousand files open."""
     sheet = workbook.create_sheet(name)
     for letter, width in zip(
-        "ABCDEFGHIJKLM", (10, 28, 14, 10, 30, 30, 16, 16, 10, 30, 14, 24, 22), strict=True
+        "ABCDEFGHIJKLMN", (10, 28, 14, 10, 30, 40, 30, 16, 16, 10, 30, 14, 24, 22), strict=True
     ):
         sheet.column_dimensions[letter].width = width
     sheet.append(_bold_row(sheet, [

@@ -112,12 +112,12 @@ HEADER_NAMES: dict[RosterColumn, tuple[str, ...]] = {
 }
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     """A header cell as compared: folded, without "(dd/mm/yyyy)"-style notes or a '*'."""
     return fold(re.sub(r"\(.*?\)|[*:]", " ", text))
 
 
-_HEADERS = {_header_key(name): column for column, names in HEADER_NAMES.items() for name in names}
+_HEADERS = {header_key(name): column for column, names in HEADER_NAMES.items() for name in names}
 
 
 def column_label(column: RosterColumn) -> str:
@@ -176,9 +176,9 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
     type, unreadable, no header, a required column missing or named twice)."""
     lower = filename.lower()
     if lower.endswith(".xlsx"):
-        cells = _xlsx_rows(content)
+        cells = xlsx_rows(content)
     elif lower.endswith(".csv"):
-        cells = _csv_rows(content)
+        cells = csv_rows(content)
     else:
         raise InvalidInput("roster_file_type", name=filename)
     head: list[tuple[int, tuple[Any, ...]]] = []
@@ -187,7 +187,7 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
         head.append((number, values))
         if _known_columns(values) >= 2 or len(head) >= HEADER_SEARCH_ROWS:
             break
-    filled = [(n, v) for n, v in head if not _is_empty(v)]
+    filled = [(n, v) for n, v in head if not is_empty(v)]
     if not filled:
         raise InvalidInput("roster_empty")
     header_at = next(
@@ -197,11 +197,11 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
     header = head[header_at][1]
     columns: dict[RosterColumn, int] = {}
     for index, cell in enumerate(header):
-        column = _HEADERS.get(_header_key(_text(cell)))
+        column = _HEADERS.get(header_key(cell_text(cell)))
         if column is None:
             continue
         if column in columns:
-            raise InvalidInput("roster_duplicate_column", column=_text(cell))
+            raise InvalidInput("roster_duplicate_column", column=cell_text(cell))
         columns[column] = index
     missing = []
     if RosterColumn.FULL_NAME not in columns:
@@ -214,7 +214,7 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
         raise InvalidInput("roster_missing_columns", columns=", ".join(missing))
     body: list[tuple[int, tuple[Any, ...]]] = []
     for number, values in chain(head[header_at + 1 :], rows):
-        if not _is_empty(values):
+        if not is_empty(values):
             body.append((number, values))
             if len(body) > MAX_ROWS:
                 raise InvalidInput("roster_too_many_rows", max=MAX_ROWS)
@@ -222,13 +222,15 @@ def read_roster(*, filename: str, content: bytes) -> Sheet:
         raise InvalidInput("roster_empty")
     return Sheet(
         filename=filename,
-        headers=[_text(cell) for cell in header],
+        headers=[cell_text(cell) for cell in header],
         columns=columns,
         rows=body,
     )
 
 
-def _xlsx_rows(content: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def xlsx_rows(content: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """The first sheet's rows with their Excel row numbers; InvalidInput for a damaged file.
+    Shared with the other spreadsheet imports (models/achievements.py)."""
     if not content.startswith(b"PK"):
         raise InvalidInput("roster_file_unreadable")
     try:
@@ -260,7 +262,9 @@ def _numbered(rows: Iterable[tuple[Any, ...]], workbook: Any) -> Iterator[tuple[
         workbook.close()
 
 
-def _csv_rows(content: bytes) -> list[tuple[int, tuple[Any, ...]]]:
+def csv_rows(content: bytes) -> list[tuple[int, tuple[Any, ...]]]:
+    """The rows of a UTF-8 CSV (comma or semicolon, as Excel writes it in Vietnam) with their
+    line numbers."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -275,14 +279,15 @@ def _csv_rows(content: bytes) -> list[tuple[int, tuple[Any, ...]]]:
 
 
 def _known_columns(values: tuple[Any, ...]) -> int:
-    return len({_HEADERS.get(_header_key(_text(cell))) for cell in values} - {None})
+    return len({_HEADERS.get(header_key(cell_text(cell))) for cell in values} - {None})
 
 
-def _is_empty(values: tuple[Any, ...]) -> bool:
-    return all(_text(value) == "" for value in values)
+def is_empty(values: tuple[Any, ...]) -> bool:
+    """Whether a row has nothing in it but blanks (skipped, never an error)."""
+    return all(cell_text(value) == "" for value in values)
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """A cell as text: numbers without a trailing ".0", outer spaces trimmed."""
     if value is None:
         return ""
@@ -347,7 +352,7 @@ def _parse_row(number: int, values: tuple[Any, ...], columns: dict[RosterColumn,
         index = columns.get(column)
         return values[index] if index is not None and index < len(values) else None
 
-    name = _text(cell(RosterColumn.FULL_NAME))
+    name = cell_text(cell(RosterColumn.FULL_NAME))
     if not name:
         row.problems.append(InvalidInput("roster_name_missing"))
     else:
@@ -361,48 +366,50 @@ def _parse_row(number: int, values: tuple[Any, ...], columns: dict[RosterColumn,
             else:
                 row.problems.append(InvalidInput("roster_name_bad_characters", name=name))
 
-    position = fold(_text(cell(RosterColumn.POSITION)))
+    position = fold(cell_text(cell(RosterColumn.POSITION)))
     if position:
         row.fields["position"] = next(
             (value for pattern, value in _POSITIONS if pattern.search(position)),
             Position(position) if position in set(Position) else Position.OTHER,
         )
 
-    gender = fold(_text(cell(RosterColumn.GENDER)))
+    gender = fold(cell_text(cell(RosterColumn.GENDER)))
     if gender in _GENDERS:
         row.fields["gender"] = _GENDERS[gender]
     elif gender:
         row.problems.append(
-            InvalidInput("roster_gender_invalid", value=_text(cell(RosterColumn.GENDER)))
+            InvalidInput("roster_gender_invalid", value=cell_text(cell(RosterColumn.GENDER)))
         )
 
     born = cell(RosterColumn.DATE_OF_BIRTH)
-    if _text(born):
+    if cell_text(born):
         try:
             row.fields["date_of_birth"] = _date(born)
         except ValueError:
-            row.problems.append(InvalidInput("roster_date_invalid", value=_text(born)))
+            row.problems.append(InvalidInput("roster_date_invalid", value=cell_text(born)))
 
-    phone = _phone_text(cell(RosterColumn.PHONE))
+    phone = phone_text(cell(RosterColumn.PHONE))
     if phone:
         try:
             row.fields["phone"] = normalize_phone(phone)
         except InvalidInput:
             row.problems.append(
-                InvalidInput("roster_phone_invalid", value=_text(cell(RosterColumn.PHONE)))
+                InvalidInput("roster_phone_invalid", value=cell_text(cell(RosterColumn.PHONE)))
             )
 
     union_member = cell(RosterColumn.UNION_MEMBER)
-    if _text(union_member):
-        answer = fold(_text(union_member))  # a TRUE/FALSE cell reads "true"/"false"
+    if cell_text(union_member):
+        answer = fold(cell_text(union_member))  # a TRUE/FALSE cell reads "true"/"false"
         if answer in _YES:
             row.fields["is_union_member"] = True
         elif answer in _NO:
             row.fields["is_union_member"] = False
         else:
-            row.problems.append(InvalidInput("roster_yes_no_invalid", value=_text(union_member)))
+            row.problems.append(
+                InvalidInput("roster_yes_no_invalid", value=cell_text(union_member))
+            )
 
-    code = _text(cell(RosterColumn.MEMBER_CODE))
+    code = cell_text(cell(RosterColumn.MEMBER_CODE))
     if len(code) > MEMBER_CODE_MAX:
         row.problems.append(InvalidInput("roster_code_too_long", max=MEMBER_CODE_MAX))
     elif code:
@@ -410,13 +417,13 @@ def _parse_row(number: int, values: tuple[Any, ...], columns: dict[RosterColumn,
 
     if not phone and not code:
         row.problems.append(InvalidInput("roster_no_code_or_phone"))
-    row.fields["unit_code"] = _text(cell(RosterColumn.UNIT_CODE))
+    row.fields["unit_code"] = cell_text(cell(RosterColumn.UNIT_CODE))
     return row
 
 
-def _phone_text(value: Any) -> str:
+def phone_text(value: Any) -> str:
     """The phone as typed; Excel drops the leading 0 of a number stored as a number."""
-    text = _text(value)
+    text = cell_text(value)
     digits = re.sub(r"\D", "", text)
     if digits == text and len(digits) in (9, 10) and not digits.startswith("0"):
         return "0" + digits
@@ -435,7 +442,7 @@ def _date(value: Any) -> date:
         converted = from_excel(value)
         born = converted.date() if isinstance(converted, datetime) else converted  # type: ignore[assignment]
     else:
-        text = _text(value)
+        text = cell_text(value)
         if match := _DMY.fullmatch(text):
             day, month, year = (int(part) for part in match.groups())
         elif match := _YMD.fullmatch(text):
@@ -455,7 +462,7 @@ async def _place_in_units(
     and in the official's scope."""
     codes = {row.fields["unit_code"].upper() for row in checks if row.fields["unit_code"]}
     units: dict[str, OrgUnit] = {}
-    for chunk in _chunks(sorted(codes)):
+    for chunk in chunks(sorted(codes)):
         found = await session.exec(select(OrgUnit).where(func.upper(OrgUnit.code).in_(chunk)))
         units.update({unit.code.upper(): unit for unit in found.all()})
     allowed: dict[int, bool] = {}
@@ -511,7 +518,7 @@ async def _match_members(
     codes = sorted({row.fields["member_code"] for row in checks if "member_code" in row.fields})
     alive = col(Member.erased_at).is_(None)
     by_code: dict[str, Member] = {}
-    for chunk in _chunks(codes):
+    for chunk in chunks(codes):
         found = await session.exec(
             select(Member).where(col(Member.member_code).in_(chunk), alive)
         )
@@ -525,7 +532,7 @@ async def _match_members(
         }
     )
     by_phone: dict[str, list[Member]] = defaultdict(list)
-    for chunk in _chunks(phones):
+    for chunk in chunks(phones):
         found = await session.exec(
             select(Member).where(col(Member.phone).in_(chunk), alive).order_by(col(Member.id))
         )
@@ -534,7 +541,7 @@ async def _match_members(
     unit_ids = {m.unit_id for m in by_code.values()}
     unit_ids |= {m.unit_id for members in by_phone.values() for m in members}
     units: dict[int, OrgUnit] = {}
-    for chunk in _chunks(sorted(unit_ids)):
+    for chunk in chunks(sorted(unit_ids)):
         found = await session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(chunk)))
         units.update({unit.id: unit for unit in found.all()})  # type: ignore[misc]
     allowed: dict[int, bool] = {}
@@ -579,7 +586,8 @@ def _row_numbers(rows: list[RowCheck]) -> str:
     return numbers + ", …" if len(rows) > ROWS_NAMED else numbers
 
 
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """`values` in slices of CHUNK, for IN (…) lists the drivers accept."""
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
 

@@ -51,9 +51,9 @@ def fill(content: bytes, results: dict[int, tuple[str, str | None]]) -> bytes:
     for sheet in workbook.worksheets[1:]:
         for row in sheet.iter_rows(min_row=3):
             if row[0].value in results:
-                row[12].value, note = results[row[0].value]
+                row[13].value, note = results[row[0].value]
                 if note is not None:
-                    row[11].value = note
+                    row[12].value = note
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -9,6 +9,7 @@ import io
 import logging
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.i18n import load_catalogues, load_translator
 from models import movement_reports as reports
 from models.access import Actor, Role
+from models.achievements import Outcome
 from models.audit import AuditEntry
 from models.base import utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
@@ -44,6 +46,7 @@ from tests.factories import (
 )
 
 FEMALE, MALE = Gender.FEMALE, Gender.MALE
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 TRANSLATOR = load_translator("vi")
 
 
@@ -225,14 +228,36 @@ async def test_registrants_are_counted_per_unit_by_status_and_title_and_named_pa
 
     _, unit, first, total = await reports.unit_registrants(
         session, f.official, movement_id=f.movement.id, unit_id=f.tree["trai"].id, limit=3,  # type: ignore[arg-type]
+        now=utcnow(), tz=VIETNAM,
     )
     assert unit.id == f.tree["trai"].id and total == 4  # the withdrawn one is not listed
     assert [row.name for row in first] == ["Lê Thị Bích", "Nguyễn Thị An", "Phạm Thu Cúc"]
     _, _, rest, _ = await reports.unit_registrants(
         session, f.official, movement_id=f.movement.id, unit_id=f.tree["trai"].id,  # type: ignore[arg-type]
-        offset=3, limit=3,
+        offset=3, limit=3, now=utcnow(), tz=VIETNAM,
     )
     assert [row.name for row in rest] == ["Vũ Văn Em"]
+    # Titles without requirements ("Lao động tiên tiến", …) carry no check.
+    assert [row.requirements for row in first + rest] == [None] * 4
+
+
+async def test_registrants_aiming_at_a_title_with_requirements_carry_their_check(
+    session: AsyncSession,
+) -> None:
+    f = await fixture(session)
+    long = f.people["m2"]  # Trịnh Văn Long aims at "Chiến sĩ thi đua cơ sở"
+    _, _, rows, _ = await reports.unit_registrants(
+        session, f.official, movement_id=f.movement.id, unit_id=f.tree["du"].id,  # type: ignore[arg-type]
+        now=utcnow(), tz=VIETNAM,
+    )
+    checks = {row.name: row.requirements for row in rows}
+    assert checks["Bùi Thị Hà"] is None
+    check = checks["Trịnh Văn Long"]
+    assert check is not None and check.member_id == long.id
+    # His own registration would count as "Lao động tiên tiến": its result is still to come;
+    # no initiative of his is recognised.
+    assert [item.outcome for item in check.requirements] == [Outcome.PENDING, Outcome.MISSING]
+    assert check.outcome is Outcome.MISSING
 
 
 async def test_a_registration_awaiting_approval_is_approved_or_refused_and_audited(
@@ -354,7 +379,7 @@ async def test_the_export_has_a_summary_and_one_sheet_per_unit(session: AsyncSes
     await session.flush()
     content = await reports.export_xlsx(
         session, f.official, movement_id=f.movement.id, translate=translate(),  # type: ignore[arg-type]
-        tz=__import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh"),
+        tz=VIETNAM, now=utcnow(),
     )
     sheets = read_workbook(content)
     assert list(sheets) == ["Tổng hợp", "Trường THCS Nguyễn Trãi", "Trường Tiểu học Nguyễn Du"]
@@ -376,14 +401,20 @@ async def test_the_export_has_a_summary_and_one_sheet_per_unit(session: AsyncSes
     assert list(rows) == ["Lê Thị Bích", "Nguyễn Thị An", "Phạm Thu Cúc", "Vũ Văn Em"]
     cuc = rows["Phạm Thu Cúc"]
     assert cuc[0] == f.registrations["w3"].id
-    assert cuc[2:7] == ("Giáo viên", "Nữ", "Lao động tiên tiến", "Cam kết của w3",
+    assert trai[1][4:6] == ("Danh hiệu", "Điều kiện danh hiệu")
+    assert cuc[2:8] == ("Giáo viên", "Nữ", "Lao động tiên tiến", None, "Cam kết của w3",
                         "Đã nộp tự đánh giá")
-    assert trai[1][8:10] == ("Số minh chứng", "Tệp minh chứng")
-    assert cuc[7] is not None and cuc[8] == 3 and cuc[10] is None and cuc[12] is None
-    assert cuc[9] == "ảnh; ảnh; Kế hoạch.pdf"  # unnamed photos, then the document by its name
-    assert rows["Nguyễn Thị An"][8:11] == (0, None, "Đạt")
+    assert trai[1][9:11] == ("Số minh chứng", "Tệp minh chứng")
+    assert cuc[8] is not None and cuc[9] == 3 and cuc[11] is None and cuc[13] is None
+    assert cuc[10] == "ảnh; ảnh; Kế hoạch.pdf"  # unnamed photos, then the document by its name
+    assert rows["Nguyễn Thị An"][9:12] == (0, None, "Đạt")
     du = {row[1]: row for row in sheets["Trường Tiểu học Nguyễn Du"][2:]}
-    assert du["Trịnh Văn Long"][5] == "=HYPERLINK(\"http://x\")"  # text, not a formula
+    assert du["Trịnh Văn Long"][4:7] == (
+        "Chiến sĩ thi đua cơ sở",
+        "✗ Thiếu: Có sáng kiến được công nhận từ cấp trường trở lên trong năm học 2026-2027 · "
+        "… Chờ: Đạt “Lao động tiên tiến” năm học 2026-2027 (chờ kết quả năm học 2026-2027)",
+        "=HYPERLINK(\"http://x\")",  # text, not a formula
+    )
     entry = (await session.exec(
         select(AuditEntry).where(AuditEntry.action == "export_registrations")
     )).one()
@@ -407,11 +438,9 @@ def test_sheet_names_are_short_valid_and_unique() -> None:
 
 
 async def exported(session: AsyncSession, f: Fixture, locale: str = "vi") -> bytes:
-    from zoneinfo import ZoneInfo
-
     return await reports.export_xlsx(
         session, f.official, movement_id=f.movement.id, translate=translate(locale),  # type: ignore[arg-type]
-        tz=ZoneInfo("Asia/Ho_Chi_Minh"),
+        tz=ZoneInfo("Asia/Ho_Chi_Minh"), now=utcnow(),
     )
 
 
@@ -424,9 +453,9 @@ def filled(content: bytes, results: dict[Any, tuple[str, str | None]],
         for row in sheet.iter_rows(min_row=3):
             if row[0].value in results:
                 value, note = results[row[0].value]
-                row[12].value = value
+                row[13].value = value
                 if note is not None:
-                    row[11].value = note
+                    row[12].value = note
     for title, values in extra:
         workbook[title].append(values)
     buffer = io.BytesIO()
@@ -491,13 +520,13 @@ async def test_every_bad_row_is_named_and_nothing_changes_unless_the_valid_rows_
             r["m1"].id: ("Giỏi", None),       # not a result
         },
         extra=[
-            ("Trường THCS Nguyễn Trãi", [999999, "Ai đó", *[None] * 10, "Đạt"]),
-            ("Trường THCS Nguyễn Trãi", [stranger.id, "Hoàng Thị Giang", *[None] * 10, "Đạt"]),
-            ("Trường THCS Nguyễn Trãi", [r["w4"].id, "Đỗ Thị Dung", *[None] * 10, "Đạt"]),
-            ("Trường Tiểu học Nguyễn Du", ["abc", "Bùi Thị Hà", *[None] * 10, "Đạt"]),
-            ("Trường Tiểu học Nguyễn Du", [None, "Không mã", *[None] * 10, "Đạt"]),
-            ("Trường Tiểu học Nguyễn Du", [r["m2"].id, "Trịnh Văn Long", *[None] * 10, "Đạt"]),
-            ("Trường Tiểu học Nguyễn Du", [r["m2"].id, "Trịnh Văn Long", *[None] * 10, "Đạt"]),
+            ("Trường THCS Nguyễn Trãi", [999999, "Ai đó", *[None] * 11, "Đạt"]),
+            ("Trường THCS Nguyễn Trãi", [stranger.id, "Hoàng Thị Giang", *[None] * 11, "Đạt"]),
+            ("Trường THCS Nguyễn Trãi", [r["w4"].id, "Đỗ Thị Dung", *[None] * 11, "Đạt"]),
+            ("Trường Tiểu học Nguyễn Du", ["abc", "Bùi Thị Hà", *[None] * 11, "Đạt"]),
+            ("Trường Tiểu học Nguyễn Du", [None, "Không mã", *[None] * 11, "Đạt"]),
+            ("Trường Tiểu học Nguyễn Du", [r["m2"].id, "Trịnh Văn Long", *[None] * 11, "Đạt"]),
+            ("Trường Tiểu học Nguyễn Du", [r["m2"].id, "Trịnh Văn Long", *[None] * 11, "Đạt"]),
         ],
     )
     result = await import_(session, f, content)
@@ -567,10 +596,10 @@ async def test_an_official_of_another_district_gets_nothing_and_forged_ids_are_r
         calls = [
             reports.registrants_overview(session, actor, movement_id=movement_id),  # type: ignore[arg-type]
             reports.unit_registrants(session, actor, movement_id=movement_id,  # type: ignore[arg-type]
-                                     unit_id=f.tree["trai"].id),  # type: ignore[arg-type]
+                                     unit_id=f.tree["trai"].id, now=utcnow(), tz=VIETNAM),  # type: ignore[arg-type]
             reports.statistics(session, actor, movement_id=movement_id),  # type: ignore[arg-type]
             reports.export_xlsx(session, actor, movement_id=movement_id,  # type: ignore[arg-type]
-                                translate=translate(), tz=None),  # type: ignore[arg-type]
+                                translate=translate(), tz=None, now=utcnow()),  # type: ignore[arg-type]
             reports.registration_for_official(session, actor, registration_id=w3),  # type: ignore[arg-type]
             reports.decide_result(session, actor, registration_id=w3, achieved=True,  # type: ignore[arg-type]
                                   note=None, now=utcnow()),
@@ -589,7 +618,7 @@ async def test_an_official_of_another_district_gets_nothing_and_forged_ids_are_r
     outside_target = await make_movement(session, f.tree["district"], targets=[f.tree["du"]])
     with pytest.raises(NotFound, match="reports_unit_not_in_movement"):
         await reports.unit_registrants(session, f.official, movement_id=outside_target.id,  # type: ignore[arg-type]
-                                       unit_id=f.tree["trai"].id)  # type: ignore[arg-type]
+                                       unit_id=f.tree["trai"].id, now=utcnow(), tz=VIETNAM)  # type: ignore[arg-type]
     # Stats of a unit outside the official's scope: refused.
     with pytest.raises(NotAllowed):
         await reports.statistics(session, f.official, movement_id=movement_id,  # type: ignore[arg-type]

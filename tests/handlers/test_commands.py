@@ -17,8 +17,8 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
     assert set(vi) == set(en) == {
-        "start", "movements", "my", "initiative", "drafts", "myinitiatives", "profile", "link",
-        "mydata", "deleteme", "language", "cancel", "help",
+        "start", "movements", "my", "initiative", "drafts", "myinitiatives", "record", "profile",
+        "link", "mydata", "deleteme", "language", "cancel", "help",
     }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"
@@ -57,7 +57,7 @@ async def test_help_shows_officials_their_tools_too(
     text = (await next_sent(chair)).text
     assert "Dành cho cán bộ công đoàn" in text
     for command in ("/units", "/members", "/pending", "/invite", "/import", "/movement",
-                    "/newmovement", "/myunit", "/review", "/profile"):
+                    "/newmovement", "/myunit", "/review", "/initiative stats", "/profile"):
         assert command in text
 
 

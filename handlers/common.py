@@ -4,8 +4,10 @@ unknown commands, the persistence flush and the one error handler."""
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +18,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     BaseHandler,
+    CallbackQueryHandler,
     ConversationHandler,
     MessageHandler,
     filters,
@@ -86,6 +89,61 @@ def other_command_leaves(
         return ConversationHandler.END
 
     return MessageHandler(filters.COMMAND & ~_KEEPS_THE_QUESTION, leave)
+
+
+def other_button_leaves(
+    prefix: str, forget: Callable[[UnionContext], None] | None = None
+) -> CallbackQueryHandler:  # type: ignore[type-arg]
+    """The fallback of a conversation for a button that is not its own (payload not starting
+    with `prefix`: another screen, another feature): the flow is left as /cancel would leave
+    it, `forget` drops what was kept for it, and the tap is queued again for its feature.
+    Otherwise the next text typed, meant for that feature, would answer here."""
+
+    async def leave(update: Update, context: UnionContext) -> int:
+        if forget is not None:
+            forget(context)
+        await context.application.update_queue.put(update)
+        return ConversationHandler.END
+
+    return CallbackQueryHandler(leave, pattern=rf"^(?!{re.escape(prefix)})")
+
+
+def says(key: str) -> Callable[[Update, UnionContext], Awaitable[None]]:
+    """A step's answer to input it did not ask for (text where a button is asked, a file where
+    text is): the catalogue text `key`, and the question stays open."""
+
+    @refuses_text
+    async def answer(update: Update, context: UnionContext) -> None:
+        await reply(update, context.t(key))
+
+    answer.__name__ = answer.__qualname__ = f"says_{key.replace('.', '_')}"
+    return answer
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A photo (its largest size) or a document someone sent, as the platform keeps it."""
+
+    kind: str  # "photo" / "document"
+    file_id: str
+    file_unique_id: str
+    name: str | None
+    size: int | None
+
+
+def incoming_file(update: Update) -> IncomingFile:
+    """The photo or document of a message (for handlers filtered on PHOTO | Document.ALL)."""
+    message = update.effective_message
+    assert message is not None
+    if message.photo:
+        photo = message.photo[-1]
+        return IncomingFile("photo", photo.file_id, photo.file_unique_id, None, photo.file_size)
+    document = message.document
+    assert document is not None
+    return IncomingFile(
+        "document", document.file_id, document.file_unique_id, document.file_name,
+        document.file_size,
+    )
 
 
 TapStep = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Awaitable[Any]]

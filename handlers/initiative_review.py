@@ -1432,26 +1432,6 @@ async def cancel(update: Update, context: UnionContext) -> State:
     return END
 
 
-@common.refuses_text
-async def use_the_buttons(update: Update, context: UnionContext) -> None:
-    """Typed text where a button is expected: says so; the question stays."""
-    await common.reply(update, context.t("initiative_review.use_buttons"))
-
-
-async def text_expected(update: Update, context: UnionContext) -> None:
-    """A photo, a sticker or a file where text is expected: the answer is still awaited."""
-    await common.reply(update, context.t("initiative_review.type_the_answer"))
-
-
-async def other_button_leaves(update: Update, context: UnionContext) -> int:
-    """A button that is not this flow's (another screen, another feature) while a question
-    waits: the flow is dropped and the tap handled as if it had not been asked (else the next
-    text typed would answer it)."""
-    _forget(context)
-    await context.application.update_queue.put(update)
-    return END
-
-
 async def stale_button(update: Update, context: UnionContext) -> None:
     """An "irv:" payload that fits no step in progress (an old question, or forged): refused."""
     assert update.callback_query is not None
@@ -1477,7 +1457,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """The flows (seating, a new deadline, scoring, deciding), persisted across restarts."""
     official = _official
     text = filters.TEXT & ~filters.COMMAND
-    buttons_only = MessageHandler(text, use_the_buttons)
+    buttons_only = MessageHandler(text, common.says("initiative_review.use_buttons"))
     reviewers_page = CallbackQueryHandler(
         official(paged_reviewers), pattern=rf"^irv:sp:{ID}:{PAGE}$"
     )
@@ -1532,8 +1512,10 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(cancelled, pattern=r"^irv:x$"),
             CallbackQueryHandler(stale_button, pattern=FLOW_BUTTONS),
-            CallbackQueryHandler(other_button_leaves),
-            MessageHandler(~filters.TEXT & ~filters.COMMAND, text_expected),
+            common.other_button_leaves("irv:", _forget),
+            MessageHandler(
+                ~filters.TEXT & ~filters.COMMAND, common.says("initiative_review.type_the_answer")
+            ),
             common.other_command_leaves(_forget),
         ],
     )

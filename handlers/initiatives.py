@@ -839,26 +839,13 @@ async def _keep_file(
     return None
 
 
-async def received_photo(update: Update, context: UnionContext) -> State | None:
-    """Keeps a photo (its largest size)."""
-    message = update.effective_message
-    assert message is not None and message.photo
-    photo = message.photo[-1]
+async def received_file(update: Update, context: UnionContext) -> State | None:
+    """Keeps a photo (its largest size) or a document as an attachment (a document over the
+    Bot API's 20 MB download limit is refused)."""
+    sent = common.incoming_file(update)
     return await _keep_file(
-        update, context, kind="photo", file_id=photo.file_id,
-        file_unique_id=photo.file_unique_id, name=None, size=photo.file_size,
-    )
-
-
-async def received_document(update: Update, context: UnionContext) -> State | None:
-    """Keeps a document (refused over the Bot API's 20 MB download limit)."""
-    message = update.effective_message
-    assert message is not None and message.document is not None
-    document = message.document
-    return await _keep_file(
-        update, context, kind="document", file_id=document.file_id,
-        file_unique_id=document.file_unique_id, name=document.file_name,
-        size=document.file_size,
+        update, context, kind=sent.kind, file_id=sent.file_id,
+        file_unique_id=sent.file_unique_id, name=sent.name, size=sent.size,
     )
 
 
@@ -1134,29 +1121,6 @@ async def _stale(update: Update, context: UnionContext) -> None:
     return None
 
 
-async def other_button_leaves(update: Update, context: UnionContext) -> State:
-    """Another feature's button in the middle of the flow: the flow is left (the draft stays)
-    and the tap handled by its feature; else the next text typed, meant for that feature,
-    would answer here."""
-    _forget(context)
-    await context.application.update_queue.put(update)
-    return END
-
-
-@common.refuses_text
-async def text_expected(update: Update, context: UnionContext) -> None:
-    """A file or a sticker where typed text is asked."""
-    await common.reply(update, context.t("initiatives.text_expected"))
-    return None
-
-
-@common.refuses_text
-async def button_expected(update: Update, context: UnionContext) -> None:
-    """Typed text or a file where a button is asked."""
-    await common.reply(update, context.t("initiatives.button_expected"))
-    return None
-
-
 @common.refuses_text
 async def file_expected(update: Update, context: UnionContext) -> None:
     """Something other than a photo or a document while attachments are asked."""
@@ -1400,13 +1364,13 @@ def _entries() -> list[BaseHandler]:  # type: ignore[type-arg]
 def _typing(callback: Callable[..., Awaitable[Any]]) -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
         MessageHandler(filters.TEXT & ~filters.COMMAND, callback),
-        MessageHandler(~filters.COMMAND, text_expected),
+        MessageHandler(~filters.COMMAND, common.says("initiatives.text_expected")),
     ]
 
 
 def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """Writing an initiative, persisted across restarts."""
-    buttons_only = [MessageHandler(~filters.COMMAND, button_expected)]
+    buttons_only = [MessageHandler(~filters.COMMAND, common.says("initiatives.button_expected"))]
     return common.persistent_conversation(
         CONVERSATION,
         entry_points=_entries(),
@@ -1424,8 +1388,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             TYPING_AUTHOR_NAME: _typing(received_author_name),
             TYPING_SHARES: _typing(received_shares),
             SENDING_FILES: [
-                MessageHandler(filters.PHOTO, received_photo),
-                MessageHandler(filters.Document.ALL, received_document),
+                MessageHandler(filters.PHOTO | filters.Document.ALL, received_file),
                 MessageHandler(~filters.COMMAND, file_expected),
             ],
             REVIEWING: buttons_only,
@@ -1434,7 +1397,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
         fallbacks=[
             CommandHandler("cancel", later),
             # /myinitiatives' own buttons show something and leave the question open.
-            CallbackQueryHandler(other_button_leaves, pattern=r"^(?!ini:)"),
+            common.other_button_leaves("ini:", _forget),
             common.other_command_leaves(_forget),
         ],
         allow_reentry=True,

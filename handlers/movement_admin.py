@@ -1239,25 +1239,6 @@ async def cancel(update: Update, context: UnionContext) -> State:
     return END
 
 
-@common.refuses_text
-async def use_the_buttons(update: Update, context: UnionContext) -> None:
-    """Typed text where a button is expected: says so; the question stays."""
-    await common.reply(update, context.t("movement_admin.use_buttons"))
-
-
-async def text_expected(update: Update, context: UnionContext) -> None:
-    """A photo, a sticker or a file where text is expected: the answer is still awaited."""
-    await common.reply(update, context.t("movement_admin.type_the_answer"))
-
-
-async def other_button_leaves(update: Update, context: UnionContext) -> int:
-    """Another feature's button while a question waits here: the question is dropped and the
-    tap handled by its feature (else the next text typed would answer this one)."""
-    _forget(context)
-    await context.application.update_queue.put(update)
-    return END
-
-
 async def stale_button(update: Update, context: UnionContext) -> None:
     """A "mva:" payload that fits no button (an old version, or forged): refused."""
     assert update.callback_query is not None
@@ -1303,7 +1284,7 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
     """/newmovement, /movement and their buttons; the typed answers are states persisted
     across restarts."""
     text = filters.TEXT & ~filters.COMMAND
-    buttons_only = [MessageHandler(text, use_the_buttons)]
+    buttons_only = [MessageHandler(text, common.says("movement_admin.use_buttons"))]
     return common.persistent_conversation(
         CONVERSATION,
         entry_points=[
@@ -1329,8 +1310,10 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             CommandHandler("newmovement", new_movement),
             CommandHandler("movement", show_movements),
             *_buttons(),
-            CallbackQueryHandler(other_button_leaves, pattern=r"^(?!mva:)"),
-            MessageHandler(~filters.TEXT & ~filters.COMMAND, text_expected),
+            common.other_button_leaves("mva:", _forget),
+            MessageHandler(
+                ~filters.TEXT & ~filters.COMMAND, common.says("movement_admin.type_the_answer")
+            ),
             common.other_command_leaves(_forget),
         ],
     )

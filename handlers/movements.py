@@ -745,26 +745,13 @@ async def _keep_file(
     return None
 
 
-async def received_photo(update: Update, context: UnionContext) -> State | None:
-    """Keeps a photo (its largest size) as evidence."""
-    message = update.effective_message
-    assert message is not None and message.photo
-    photo = message.photo[-1]
+async def received_file(update: Update, context: UnionContext) -> State | None:
+    """Keeps a photo (its largest size) or a document as evidence (a document over the Bot API's
+    20 MB download limit is refused)."""
+    sent = common.incoming_file(update)
     return await _keep_file(
-        update, context, kind="photo", file_id=photo.file_id,
-        file_unique_id=photo.file_unique_id, name=None, size=photo.file_size,
-    )
-
-
-async def received_document(update: Update, context: UnionContext) -> State | None:
-    """Keeps a document as evidence (refused over the Bot API's 20 MB download limit)."""
-    message = update.effective_message
-    assert message is not None and message.document is not None
-    document = message.document
-    return await _keep_file(
-        update, context, kind="document", file_id=document.file_id,
-        file_unique_id=document.file_unique_id, name=document.file_name,
-        size=document.file_size,
+        update, context, kind=sent.kind, file_id=sent.file_id,
+        file_unique_id=sent.file_unique_id, name=sent.name, size=sent.size,
     )
 
 
@@ -778,13 +765,6 @@ async def evidence_expected(update: Update, context: UnionContext) -> State | No
     done = [(context.t("movements.done_button"), f"mov:done:{movement_id}")]
     markup = common.keyboard([done]) if movement_id is not None else None
     await common.reply(update, context.t(key), reply_markup=markup)
-    return None
-
-
-@common.refuses_text
-async def text_expected(update: Update, context: UnionContext) -> State | None:
-    """A file or a sticker where a criterion's text is asked."""
-    await common.reply(update, context.t("movements.text_expected"))
     return None
 
 
@@ -922,22 +902,6 @@ async def stale_flow_button(update: Update, context: UnionContext) -> None:
     return None
 
 
-async def other_button_leaves(update: Update, context: UnionContext) -> State:
-    """Another feature's button in the middle of the flow (an official's old /movement card):
-    the flow is left as /cancel would (a self-assessment stays as a draft) and the tap handled
-    by its feature; else the next text typed, meant for that feature, would answer here."""
-    _forget(context)
-    await context.application.update_queue.put(update)
-    return END
-
-
-@common.refuses_text
-async def button_expected(update: Update, context: UnionContext) -> None:
-    """Typed text or a file where a button is asked."""
-    await common.reply(update, context.t("movements.button_expected"))
-    return None
-
-
 # --- wiring --------------------------------------------------------------------------------------
 
 
@@ -958,24 +922,23 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
         states={
             CHOOSING_TITLE: [
                 CallbackQueryHandler(chose_title, pattern=rf"^mov:title:{ID}:\d{{1,3}}$"),
-                MessageHandler(anything_else, button_expected),
+                MessageHandler(anything_else, common.says("movements.button_expected")),
             ],
             TYPING_COMMITMENT: [
                 MessageHandler(text, received_commitment),
                 CallbackQueryHandler(skipped_commitment, pattern=rf"^mov:(skip|keep):{ID}$"),
-                MessageHandler(anything_else, text_expected),
+                MessageHandler(anything_else, common.says("movements.text_expected")),
             ],
             CONFIRMING: [
                 CallbackQueryHandler(confirmed, pattern=rf"^mov:ok:{ID}$"),
-                MessageHandler(anything_else, button_expected),
+                MessageHandler(anything_else, common.says("movements.button_expected")),
             ],
             TYPING_ASSESSMENT: [
                 MessageHandler(text, received_assessment),
-                MessageHandler(anything_else, text_expected),
+                MessageHandler(anything_else, common.says("movements.text_expected")),
             ],
             SENDING_EVIDENCE: [
-                MessageHandler(filters.PHOTO, received_photo),
-                MessageHandler(filters.Document.ALL, received_document),
+                MessageHandler(filters.PHOTO | filters.Document.ALL, received_file),
                 CallbackQueryHandler(finished_evidence, pattern=rf"^mov:done:{ID}$"),
                 MessageHandler(anything_else, evidence_expected),
             ],
@@ -985,14 +948,14 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
                 CallbackQueryHandler(chose_redo, pattern=rf"^mov:redo:{ID}$"),
                 CallbackQueryHandler(confirmed_redo, pattern=rf"^mov:redook:{ID}$"),
                 CallbackQueryHandler(finished_evidence, pattern=rf"^mov:done:{ID}$"),
-                MessageHandler(anything_else, button_expected),
+                MessageHandler(anything_else, common.says("movements.button_expected")),
             ],
         },
         fallbacks=[
             CommandHandler("cancel", cancel),
             CallbackQueryHandler(cancel, pattern=r"^mov:cancel$"),
             CallbackQueryHandler(stale_flow_button, pattern=FLOW_BUTTONS),
-            CallbackQueryHandler(other_button_leaves, pattern=r"^(?!mov:)"),
+            common.other_button_leaves("mov:", _forget),
             common.other_command_leaves(_forget),
         ],
         allow_reentry=True,

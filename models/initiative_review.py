@@ -27,6 +27,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -694,21 +695,28 @@ async def decide(
     at the initiative's level, in the school year of `now`), return for revision (the comments)
     or reject (the reason), kept in council_comment for the authors."""
     initiative, _ = await check_decision(session, actor, initiative_id=initiative_id, now=now)
-    cleaned = await check_decision_text(session, initiative, outcome, text)
+    clean_decision_text(outcome, text)
     await _claim(session, initiative)
+    # Checked once the claim holds SQLite's write lock, so two chairs of one unit giving the
+    # same number at once are told apart here; on PostgreSQL the unique key does it below.
+    cleaned = await check_decision_text(session, initiative, outcome, text)
     before = {"status": initiative.status}
     after: dict[str, object] = {"status": OUTCOME_STATUS[outcome], "round": initiative.round}
     if outcome is Outcome.ACCEPT:
         assert initiative.unit_id is not None and initiative.level is not None
-        session.add(Recognition(
-            initiative_id=initiative.id,  # type: ignore[arg-type]
-            level=initiative.level,
-            unit_id=initiative.unit_id,
-            certificate_no=cleaned,
-            school_year=school_year_of(now, tz),
-            decided_by_member_id=actor.member_id,
-            decided_at=now,
-        ))
+        try:
+            async with session.begin_nested():
+                session.add(Recognition(
+                    initiative_id=initiative.id,  # type: ignore[arg-type]
+                    level=initiative.level,
+                    unit_id=initiative.unit_id,
+                    certificate_no=cleaned,
+                    school_year=school_year_of(now, tz),
+                    decided_by_member_id=actor.member_id,
+                    decided_at=now,
+                ))
+        except IntegrityError:
+            raise InvalidInput("certificate_taken", number=cleaned) from None
         after.update(level=initiative.level, certificate_no=cleaned)
     else:
         initiative.council_comment = cleaned

@@ -243,10 +243,14 @@ class ReviewSeat(SQLModel, table=True):
 
 class Recognition(SQLModel, table=True):
     """An initiative recognised at a level by a unit, with the certificate number; one per
-    initiative and level. The school year is the one of the decision: what titles count."""
+    initiative and level. The school year is the one of the decision: what titles count. A
+    unit gives a certificate number once (two chairs deciding at the same moment included)."""
 
     __tablename__ = "recognition"
-    __table_args__ = (UniqueConstraint("initiative_id", "level"),)
+    __table_args__ = (
+        UniqueConstraint("initiative_id", "level"),
+        UniqueConstraint("unit_id", "certificate_no"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     initiative_id: int = Field(

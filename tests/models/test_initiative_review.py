@@ -4,6 +4,7 @@ and every refusal (who acts at each state, conflicts of interest, deadlines)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -824,3 +825,61 @@ async def test_two_people_acting_at_once_change_it_once(engine: AsyncEngine) -> 
         assert forwarded is not None
         assert (forwarded.unit_id, forwarded.level) == (tree["district"].id, "district")
         assert [e.to_status for e in await history(check, forwarded)] == [S.SUBMITTED]
+
+
+async def test_two_chairs_of_one_unit_never_give_the_same_certificate_number(
+    engine: AsyncEngine,
+) -> None:
+    """Two initiatives of one school, two chairs deciding at the same moment with the same
+    number: the second waits for the first and is told the number is taken."""
+    sessions = database.create_session_factory(engine)
+    async with sessions() as setup:
+        tree = await make_tree(setup)
+        people = await _council(setup, tree)
+        school_official = await make_official(setup, tree["trai"], "Cao Văn Khoa")
+        chairs = [
+            await make_reviewer(setup, tree["trai"], "Bùi Thị An"),
+            await make_reviewer(setup, tree["trai"], "Vũ Văn Cường"),
+        ]
+        initiatives = [
+            await make_initiative(setup, people["lan"], "Sáng kiến thứ nhất"),
+            await make_initiative(setup, people["lan"], "Sáng kiến thứ hai"),
+        ]
+        for initiative, chair in zip(initiatives, chairs, strict=True):
+            await review.seat_council(
+                setup, await actor_of(setup, school_official), initiative_id=initiative.id,  # type: ignore[arg-type]
+                reviewer_ids=[chair.id], chair_id=chair.id, deadline=DEADLINE, now=NOW,  # type: ignore[list-item,arg-type]
+            )
+            await _score(setup, chair, initiative, (9, 9, 9))
+        await setup.commit()
+        pairs = [(i.id, c.id) for i, c in zip(initiatives, chairs, strict=True)]
+
+    async def decide(session: AsyncSession, initiative_id: int, chair_id: int) -> None:
+        chair = await session.get(Member, chair_id)
+        assert chair is not None
+        await review.decide(
+            session, await actor_of(session, chair), initiative_id=initiative_id,
+            outcome=Outcome.ACCEPT, text="07/QĐ-CĐCS", now=NOW,
+        )
+
+    async with sessions() as first, sessions() as second:
+        await decide(first, *pairs[0])  # not committed yet
+
+        async def then_second() -> None:
+            try:
+                await decide(second, *pairs[1])
+            finally:
+                await second.rollback()
+
+        waiting = asyncio.create_task(then_second())
+        await asyncio.sleep(0.3)  # the second is now waiting for the first's write
+        await first.commit()
+        with pytest.raises(InvalidInput) as refused:
+            await waiting
+        assert refused.value.code == "certificate_taken"
+
+    async with sessions() as check:
+        numbers = (await check.exec(select(Recognition.certificate_no))).all()
+        assert numbers == ["07/QĐ-CĐCS"]
+        second_initiative = await check.get(Initiative, pairs[1][0])
+        assert second_initiative is not None and second_initiative.status == S.UNDER_REVIEW

@@ -131,7 +131,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['initiative_id'], ['initiative.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['unit_id'], ['org_unit.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('initiative_id', 'level')
+    sa.UniqueConstraint('initiative_id', 'level'),
+    sa.UniqueConstraint('unit_id', 'certificate_no')
     )
     with op.batch_alter_table('recognition', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recognition_initiative_id'), ['initiative_id'], unique=False)

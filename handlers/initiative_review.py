@@ -685,6 +685,9 @@ async def opened_as_official(
             rows.append([
                 (context.t("initiative_review.deadline_button"), f"irv:dl:{initiative.id}")
             ])
+            rows.append([
+                (context.t("initiative_review.chair_button"), f"irv:cc:{initiative.id}")
+            ])
         if initiative.status == S.ACCEPTED and card.forward_to is not None:
             rows.append([
                 (context.t("initiative_review.forward_button", unit=card.forward_to[0].name),
@@ -1411,6 +1414,45 @@ async def forwarded(
     )
 
 
+async def asked_chair(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> None:
+    """Another chair (the chair left or cannot sit): the council at work, one button each."""
+    card = await model.card_for_official(
+        session, actor, initiative_id=int(parts[0]), now=utcnow()
+    )
+    await model.check_deadline_change(session, actor, initiative_id=card.initiative.id)  # type: ignore[arg-type]
+    await session.commit()
+    rows: Rows = [
+        [(("👤 " if seat.is_chair else "") + _short(name, 40),
+          f"irv:cy:{card.initiative.id}:{seat.reviewer_member_id}")]
+        for seat, name in card.council
+    ]
+    rows.append([(context.t("common.cancel"), "irv:x")])
+    text = context.t("initiative_review.ask_chair", title=card.initiative.title)
+    await _put(update, context, None, text, rows, new=True)
+
+
+async def chose_new_chair(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> None:
+    """Makes the chosen member of the council its chair; tells them."""
+    initiative, chair = await model.change_chair(
+        session, actor, initiative_id=int(parts[0]), chair_id=int(parts[1]), now=utcnow()
+    )
+    await session.commit()
+    await _put(
+        update, context, None,
+        context.t("initiative_review.chair_changed", title=initiative.title,
+                  name=chair.full_name),
+    )
+    await notify_member(
+        context.services, session, chair, "initiative_review.notice.now_chair",
+        title=initiative.title,
+        deadline=_deadline(context, initiative.scoring_deadline),
+    )
+
+
 # --- leaving -------------------------------------------------------------------------------------
 
 
@@ -1533,6 +1575,8 @@ def handlers() -> list:  # type: ignore[type-arg]
         CallbackQueryHandler(_tap(sent_attachments), pattern=rf"^irv:f:{ID}$"),
         CallbackQueryHandler(official(asked_forward), pattern=rf"^irv:fw:{ID}:{ID}$"),
         CallbackQueryHandler(official(forwarded), pattern=rf"^irv:fy:{ID}:{ID}$"),
+        CallbackQueryHandler(official(asked_chair), pattern=rf"^irv:cc:{ID}$"),
+        CallbackQueryHandler(official(chose_new_chair), pattern=rf"^irv:cy:{ID}:{ID}$"),
         CallbackQueryHandler(cancelled, pattern=r"^irv:x$"),
         CallbackQueryHandler(stale_button, pattern=r"^irv:"),
     ]

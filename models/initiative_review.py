@@ -474,6 +474,31 @@ async def change_deadline(
     return initiative
 
 
+async def change_chair(
+    session: AsyncSession, actor: Actor, *, initiative_id: int, chair_id: int, now: datetime
+) -> tuple[Initiative, Member]:
+    """Names another member of the council at work its chair (the chair left the union, lost
+    the reviewer role or cannot sit): only the chair decides, so without this the initiative
+    would wait for ever. The new chair must sit on the current round and still be eligible."""
+    initiative, _ = await check_deadline_change(session, actor, initiative_id=initiative_id)
+    seats = await seats_of(session, initiative)
+    if not any(seat.reviewer_member_id == chair_id for seat in seats):
+        raise NotAllowed("chair_not_seated")
+    chair = await check_reviewer(session, initiative, chair_id)
+    await _claim(session, initiative)
+    before = next((s.reviewer_member_id for s in seats if s.is_chair), None)
+    for seat in seats:
+        seat.is_chair = seat.reviewer_member_id == chair_id
+        session.add(seat)
+    initiative.updated_at = now
+    session.add(initiative)
+    await record(
+        session, actor, "review_chair", target_type="initiative", target_id=initiative.id,
+        before={"chair_member_id": before}, after={"chair_member_id": chair_id},
+    )
+    return initiative, chair
+
+
 async def check_deadline_change(
     session: AsyncSession, actor: Actor, *, initiative_id: int
 ) -> tuple[Initiative, OrgUnit]:

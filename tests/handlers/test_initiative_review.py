@@ -878,3 +878,49 @@ async def test_an_official_who_also_reviews_tells_the_two_lists_apart(  # type: 
         assert ["◀ Sáng kiến được giao chấm"] in queue.buttons
         await hung.tap("◀ Sáng kiến được giao chấm", message=queue)
         assert "Trang 1/2" in (await hung.next_message()).text
+
+
+async def test_when_the_chair_cannot_sit_the_official_names_another(  # type: ignore[no-untyped-def]
+    bot, units, tg: FakeTelegram, db: AsyncSession,
+) -> None:
+    official = await make_official(db, units["district"], "Trần Văn Hùng", telegram_id=HUNG)
+    mai = await make_reviewer(db, units["district"], "Phạm Thị Mai", telegram_id=MAI)
+    binh = await make_reviewer(db, units["district"], "Lê Văn Bình", telegram_id=BINH)
+    author = await make_member(db, units["trai"], "Nguyễn Thị Lan")
+    initiative = await make_initiative(db, author, TITLE)
+    await review.seat_council(
+        db, await actor_of(db, official), initiative_id=initiative.id,  # type: ignore[arg-type]
+        reviewer_ids=[mai.id, binh.id], chair_id=mai.id,  # type: ignore[list-item,arg-type]
+        deadline=utcnow() + timedelta(days=7), now=utcnow(),
+    )
+    await db.commit()
+    initiative_id, mai_id, binh_id, author_id = initiative.id, mai.id, binh.id, author.id
+    hung, binh_chat = tg.user(first_name="Hùng", user_id=HUNG), tg.user(user_id=BINH)
+
+    await hung.send("/review")
+    await next_sent(hung)
+    await hung.tap(TITLE)
+    await _card(hung)
+    await hung.tap("👤 Đổi chủ tịch hội đồng")
+    question = await next_sent(hung)
+    assert "chủ tịch hiện tại có dấu 👤" in question.text
+    assert question.buttons[:2] == [["👤 Phạm Thị Mai"], ["Lê Văn Bình"]]
+    await hung.tap("Lê Văn Bình")
+    done = await hung.next_message()  # in place of the question
+    assert done.method == "editMessageText" and "Đã giao Lê Văn Bình làm chủ tịch" in done.text
+    assert "Bạn được giao làm chủ tịch hội đồng" in (await next_sent(binh_chat)).text
+
+    stored = await _fresh(db, initiative_id)  # type: ignore[arg-type]
+    seats = {s.reviewer_member_id: s.is_chair for s in await review.seats_of(db, stored)}
+    assert seats == {mai_id: False, binh_id: True}
+    # Someone who is not on the council cannot be made chair, even by a forged button.
+    await hung.send("/review")
+    await next_sent(hung)
+    await hung.tap(TITLE)
+    await _card(hung)
+    await hung.tap("👤 Đổi chủ tịch hội đồng")
+    question = await next_sent(hung)
+    answer = await alert_for(hung, f"irv:cy:{initiative_id}:{author_id}", message=question)
+    assert answer["text"] == "Chủ tịch hội đồng phải là một trong các thành viên đã chọn."
+    stored = await _fresh(db, initiative_id)  # type: ignore[arg-type]
+    assert {s.reviewer_member_id: s.is_chair for s in await review.seats_of(db, stored)} == seats

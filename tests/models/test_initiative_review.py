@@ -883,3 +883,45 @@ async def test_two_chairs_of_one_unit_never_give_the_same_certificate_number(
         assert numbers == ["07/QĐ-CĐCS"]
         second_initiative = await check.get(Initiative, pairs[1][0])
         assert second_initiative is not None and second_initiative.status == S.UNDER_REVIEW
+
+
+async def test_the_official_names_another_chair_who_then_decides(session: AsyncSession) -> None:
+    tree = await make_tree(session)
+    people = await _council(session, tree)
+    initiative = await make_initiative(session, people["lan"])
+    official = await actor_of(session, people["official"])
+    with pytest.raises(NotAllowed) as refused:  # no council yet
+        await review.change_chair(session, official, initiative_id=initiative.id,  # type: ignore[arg-type]
+                                  chair_id=people["binh"].id, now=NOW)  # type: ignore[arg-type]
+    assert refused.value.code == "initiative_state"
+    await _seated(session, people, initiative)
+    for values, who in (((8, 8, 8), "mai"), ((7, 7, 7), "binh"), ((6, 6, 6), "cuc")):
+        await _score(session, people[who], initiative, values)
+    # Mai leaves the union's councils: Bình is named chair; only he decides now.
+    for stranger in (people["lan"], people["official"]):
+        with pytest.raises(NotAllowed) as refused:
+            await review.change_chair(session, official, initiative_id=initiative.id,  # type: ignore[arg-type]
+                                      chair_id=stranger.id, now=NOW)  # type: ignore[arg-type]
+        assert refused.value.code == "chair_not_seated"
+    reviewer = await actor_of(session, people["cuc"])
+    with pytest.raises(NotAllowed):  # a reviewer does not run the council
+        await review.change_chair(session, reviewer, initiative_id=initiative.id,  # type: ignore[arg-type]
+                                  chair_id=people["cuc"].id, now=NOW)  # type: ignore[arg-type]
+    _, chair = await review.change_chair(
+        session, official, initiative_id=initiative.id,  # type: ignore[arg-type]
+        chair_id=people["binh"].id, now=NOW,  # type: ignore[arg-type]
+    )
+    assert chair.id == people["binh"].id
+    with pytest.raises(NotAllowed) as refused:
+        await review.decide(session, await actor_of(session, people["mai"]),
+                            initiative_id=initiative.id, outcome=Outcome.REJECT,  # type: ignore[arg-type]
+                            text="Không đạt.", now=NOW)
+    assert refused.value.code == "chair_only"
+    await review.decide(session, await actor_of(session, people["binh"]),
+                        initiative_id=initiative.id, outcome=Outcome.ACCEPT,  # type: ignore[arg-type]
+                        text="09/QĐ", now=NOW)
+    assert initiative.status == S.ACCEPTED
+    [entry] = await _audit(session, "review_chair")
+    assert (entry.before, entry.after) == (
+        {"chair_member_id": people["mai"].id}, {"chair_member_id": people["binh"].id}
+    )

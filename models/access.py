@@ -72,6 +72,7 @@ class Action(StrEnum):
     # results and see the registrants of the movements that unit owns
     RUN_REVIEW = "run_review"  # unit: the receiving unit of initiatives: see its queue, seat
     # a council, set the scoring deadline, forward, export; and the initiative statistics
+    ANNOUNCE = "announce"  # unit: one an announcement is sent to (with its subtree)
 
 
 # Actions on a unit that an official may take on their own unit too; the others only strictly
@@ -87,6 +88,7 @@ _OWN_UNIT_INCLUDED = {
     Action.REGISTER_UNIT,
     Action.RUN_MOVEMENT,
     Action.RUN_REVIEW,
+    Action.ANNOUNCE,
 }
 _STRICTLY_BELOW = {Action.EDIT_UNIT, Action.APPOINT_OFFICIAL, Action.REVOKE_ROLE}
 _MEMBER_ACTIONS = {Action.VIEW_MEMBER, Action.APPROVE_MEMBER}

@@ -65,6 +65,7 @@ UNIT_MATRIX = {
         Action.EDIT_UNIT: {"edu", "district", "trai", "du", "other_school"},
         Action.APPOINT_OFFICIAL: {"edu", "district", "trai", "du", "other_school"},
         Action.IMPORT_MEMBERS: {"edu", "district", "trai", "du", "other_school"},
+        Action.ANNOUNCE: {"edu", "district", "trai", "du", "other_school"},
     },
     "edu_official": {
         Action.VIEW_UNIT: {"edu", "district", "trai", "du", "other_school"},
@@ -72,6 +73,7 @@ UNIT_MATRIX = {
         Action.EDIT_UNIT: {"district", "trai", "du", "other_school"},
         Action.APPOINT_OFFICIAL: {"district", "trai", "du", "other_school"},
         Action.IMPORT_MEMBERS: {"edu", "district", "trai", "du", "other_school"},
+        Action.ANNOUNCE: {"edu", "district", "trai", "du", "other_school"},
     },
     "district_official": {
         Action.VIEW_UNIT: {"district", "trai", "du"},
@@ -79,6 +81,7 @@ UNIT_MATRIX = {
         Action.EDIT_UNIT: {"trai", "du"},
         Action.APPOINT_OFFICIAL: {"trai", "du"},
         Action.IMPORT_MEMBERS: {"district", "trai", "du"},
+        Action.ANNOUNCE: {"district", "trai", "du"},
     },
     "school_official": {
         Action.VIEW_UNIT: {"trai"},
@@ -86,14 +89,15 @@ UNIT_MATRIX = {
         Action.EDIT_UNIT: set(),
         Action.APPOINT_OFFICIAL: set(),
         Action.IMPORT_MEMBERS: {"trai"},
+        Action.ANNOUNCE: {"trai"},
     },
     "reviewer": {action: set() for action in (
         Action.VIEW_UNIT, Action.ADD_UNIT, Action.EDIT_UNIT, Action.APPOINT_OFFICIAL,
-        Action.IMPORT_MEMBERS,
+        Action.IMPORT_MEMBERS, Action.ANNOUNCE,
     )},
     "member": {action: set() for action in (
         Action.VIEW_UNIT, Action.ADD_UNIT, Action.EDIT_UNIT, Action.APPOINT_OFFICIAL,
-        Action.IMPORT_MEMBERS,
+        Action.IMPORT_MEMBERS, Action.ANNOUNCE,
     )},
 }
 TARGETS = ("edu", "district", "trai", "du", "other_school")

@@ -23,13 +23,16 @@ from telegram.ext import (
     ContextTypes,
     ConversationHandler,
     Defaults,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import database
 from bot.context import Services, UnionApplication, UnionContext
+from bot.delivery import DeliveryConfig, DeliveryWorker
 from bot.i18n import load_translator
 from bot.persistence import SQLModelPersistence
 from bot.settings import SUPPORTED_LOCALES, ConfigError, Settings, require_a_channel
@@ -184,6 +187,7 @@ class Runtime:
     applications: dict[str, UnionApplication]
     runner: web.AppRunner
     site: web.TCPSite
+    delivery: DeliveryWorker | None = None
 
     @property
     def application(self) -> UnionApplication:
@@ -283,6 +287,13 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
                     timeout=10 if channel == Channel.TELEGRAM else 30,
                 )
                 stack.push_async_callback(application.updater.stop)
+        delivery = None
+        if settings.delivery_in_run:
+            delivery = DeliveryWorker(
+                shared.sessions, shared.bots, DeliveryConfig.from_settings(settings)
+            )
+            await delivery.start()
+            stack.push_async_callback(delivery.stop)
         log.info(
             "UnionBot is running on %s; HTTP on %s:%s",
             ", ".join(
@@ -292,4 +303,60 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
             settings.http_host,
             settings.http_port,
         )
-        yield Runtime(shared, applications, runner, site)
+        yield Runtime(shared, applications, runner, site, delivery)
+
+
+@asynccontextmanager
+async def delivery_bots(
+    settings: Settings, sessions: database.SessionFactory
+) -> AsyncIterator[dict[str, ExtBot]]:  # type: ignore[type-arg]
+    """A bare bot per configured channel (no handlers, no updates), for a worker of its own:
+    Telegram's with one connection per send in flight, Zalo's through the bridge."""
+    async with AsyncExitStack() as stack:
+        defaults = Defaults(parse_mode=ParseMode.HTML)
+        pool = max(settings.delivery_concurrency, 8)
+        bots: dict[str, ExtBot] = {}  # type: ignore[type-arg]
+        if settings.telegram_bot_token is not None:
+            base = settings.telegram_base
+            bots[Channel.TELEGRAM] = ExtBot(
+                settings.telegram_bot_token.get_secret_value(),
+                base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", defaults=defaults,
+                request=HTTPXRequest(connection_pool_size=pool),
+            )
+        if settings.zalo_bot_token is not None:
+            client = ZaloClient(settings.zalo_bot_token.get_secret_value(), settings.zalo_base)
+            await client.start()
+            stack.push_async_callback(client.close)
+            bridge = ZaloBridge(client, sessions, load_translator(settings.default_locale))
+            bots[Channel.ZALO] = ExtBot(
+                settings.zalo_bot_token.get_secret_value(), defaults=defaults,
+                request=ZaloRequest(bridge), get_updates_request=ZaloRequest(bridge),
+            )
+            bridge.bot = bots[Channel.ZALO]
+        for channel, bot in bots.items():
+            try:
+                await bot.initialize()
+            except InvalidToken as error:
+                raise ConfigError(
+                    f"{TOKEN_VARIABLE[channel]} was refused by {channel.capitalize()}"
+                ) from error
+            stack.push_async_callback(bot.shutdown)
+        yield bots
+
+
+@asynccontextmanager
+async def working(settings: Settings) -> AsyncIterator[DeliveryWorker]:
+    """`unionbot worker`: only the delivery worker (no handlers, no web server). Several of
+    these may share one PostgreSQL."""
+    require_a_channel(settings)
+    async with AsyncExitStack() as stack:
+        engine = database.create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        await database.upgrade(engine)
+        sessions = database.create_session_factory(engine)
+        bots = await stack.enter_async_context(delivery_bots(settings, sessions))
+        worker = DeliveryWorker(sessions, dict(bots), DeliveryConfig.from_settings(settings))
+        await worker.start()
+        stack.push_async_callback(worker.stop)
+        log.info("delivery worker %s is running on %s", worker.id, ", ".join(bots))
+        yield worker

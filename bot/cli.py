@@ -1,5 +1,6 @@
-"""The `unionbot` command: run the bot, migrate the database, load demo data, import the
-organisation tree, the members' rosters and the titles members achieved before the bot.
+"""The `unionbot` command: run the bot (or only its delivery worker), migrate the database,
+load demo data, import the organisation tree, the members' rosters and the titles members
+achieved before the bot.
 
 Configuration problems end the command with one line naming the variable and exit status 2.
 """
@@ -50,6 +51,25 @@ async def _run(settings: Settings) -> None:
     async with running(settings):
         await stop.wait()
         log.info("stopping")
+
+
+async def _worker(settings: Settings) -> None:
+    """`unionbot worker`: delivers the outbox until SIGINT/SIGTERM, then finishes the sends
+    under way."""
+    from bot.app import working
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with working(settings) as worker:
+        await stop.wait()
+        log.info("stopping delivery worker %s", worker.id)
+    stats = worker.stats
+    log.info(
+        "delivery worker %s: %d sent, %d failed, %d blocked, %d recovered after a crash",
+        worker.id, stats.sent, stats.failed, stats.blocked, stats.recovered,
+    )
 
 
 async def _upgrade(settings: Settings) -> None:
@@ -235,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unionbot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (polling, or webhook when WEBHOOK_URL is set)")
+    commands.add_parser(
+        "worker", help="only deliver the outbox (several may share one PostgreSQL)"
+    )
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
@@ -283,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             asyncio.run(_run(settings))
+        elif args.command == "worker":
+            asyncio.run(_worker(settings))
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
             print("database is up to date")

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Delivery outbox (bot/delivery.py). Rates are messages per second per bot, held across
+    # every worker on the database: Telegram allows about 30/s (up to 1000/s with paid
+    # broadcast enabled for the bot).
+    telegram_rate: float = Field(default=25, gt=0, le=1000)
+    zalo_rate: float = Field(default=10, gt=0, le=1000)
+    delivery_concurrency: int = Field(default=8, ge=1, le=512)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=100)
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    delivery_lease_seconds: float = Field(default=300, ge=1, le=86400)
+    # false: `unionbot run` leaves delivery to separate `unionbot worker` processes.
+    delivery_in_run: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod

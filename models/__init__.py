@@ -15,6 +15,7 @@ from models import (  # noqa: F401
     movements,
     onboarding,
     org,
+    outbox,
     persistence,
     roster,
 )

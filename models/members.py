@@ -125,6 +125,11 @@ class Identity(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     # The language this person chose with /language; None until they choose.
     locale: str | None = Field(default=None, sa_column=Column(String(5), nullable=True))
+    # When a delivery found this account blocked or deleted (403): announcements then go to the
+    # member's other linked account. Cleared when the person writes to the bot again.
+    blocked_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -229,6 +234,10 @@ async def ensure_identity(session: AsyncSession, *, channel: str, external_id: s
         identity = Identity(channel=channel, external_id=external_id)
         session.add(identity)
         await session.flush()
+    elif identity.blocked_at is not None:
+        # They wrote again, so they unblocked the bot (saved with whatever the update saves).
+        identity.blocked_at = None
+        session.add(identity)
     return identity
 
 
@@ -314,10 +323,14 @@ async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]
 
 def reachable_identity(member: Member, identities: list[Identity]) -> Identity | None:
     """The account that announcements and notices reach: the member's preferred channel, else
-    the account they joined with (the oldest)."""
-    for identity in identities:
+    the account they joined with (the oldest). An account that blocked the bot is skipped
+    while another can be reached."""
+    open_ = [identity for identity in identities if identity.blocked_at is None]
+    for identity in open_:
         if identity.channel == member.preferred_channel:
             return identity
+    if open_:
+        return open_[0]
     return identities[0] if identities else None
 
 

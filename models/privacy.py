@@ -65,6 +65,7 @@ from models.members import Channel, ConsentRecord, Identity, Invite, Member, ide
 from models.movements import Evidence, Movement, Registration
 from models.onboarding import OnboardingDraft
 from models.org import OrgUnit
+from models.outbox import OutboxMessage, Status
 from models.persistence import NAMESPACE, ConversationState, StoredData
 from models.roster import PendingImport
 
@@ -88,7 +89,7 @@ HANDLED_TABLES = frozenset({
     "member", "identity", "consent_record", "onboarding_draft", "link_code", "link_attempt",
     "role_assignment", "pending_import", "registration", "evidence",
     "initiative", "initiative_author", "initiative_event", "review_seat", "recognition",
-    "title_award",
+    "title_award", "outbox_message",
 })
 
 
@@ -288,6 +289,18 @@ async def export_member_data(
     # The file itself lists other people: only that it is kept, and when.
     data["pending_imports"] = [
         {"filename": i.filename, "created_at": _plain(i.created_at)} for i in imports.all()
+    ]
+    # What the bot sent them on its own initiative (the texts were for many; the kind says it).
+    sent_to = col(OutboxMessage.identity_id).in_(ids)
+    if member is not None:
+        sent_to = or_(sent_to, col(OutboxMessage.member_id) == member.id)
+    deliveries = await session.exec(
+        select(OutboxMessage).where(sent_to).order_by(col(OutboxMessage.id))
+    )
+    data["messages_sent_to_you"] = [
+        {"kind": m.kind, "channel": m.channel, "status": m.status,
+         "created_at": _plain(m.created_at), "sent_at": _plain(m.sent_at)}
+        for m in deliveries.all()
     ]
 
     if member is not None:
@@ -730,6 +743,25 @@ def check_erasure_token(
         raise NotFound("erase_stale")
 
 
+async def _forget_deliveries(
+    session: AsyncSession, ids: list[int | None], member: Member | None
+) -> None:
+    """Messages not sent yet are dropped; sent ones keep only that they were sent (counts of an
+    announcement stay right), not the text nor the account."""
+    to_them = col(OutboxMessage.identity_id).in_(ids)
+    if member is not None:
+        to_them = or_(to_them, col(OutboxMessage.member_id) == member.id)
+    await session.exec(  # type: ignore[call-overload]
+        delete(OutboxMessage).where(to_them).where(col(OutboxMessage.status) != Status.SENT)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage).where(to_them).values(
+            text="", media=null(), buttons=null(), identity_id=None, chat_id="",
+            platform_message_id=None,
+        )
+    )
+
+
 async def erase_member(
     session: AsyncSession, identity: Identity, *, now: datetime | None = None
 ) -> Erased:
@@ -763,6 +795,7 @@ async def erase_member(
     await session.exec(delete(LinkCode).where(codes_of))  # type: ignore[call-overload]
     for table in (ConsentRecord, LinkAttempt, PendingImport):
         await session.exec(delete(table).where(col(table.identity_id).in_(ids)))  # type: ignore[call-overload,attr-defined]
+    await _forget_deliveries(session, ids, member)
     await session.flush()
     for account in accounts:
         await session.delete(account)

@@ -14,7 +14,8 @@ from bot.settings import ConfigError, load_settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in list(os.environ):
-        prefixes = ("TELEGRAM_", "ZALO_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_", "LOG_")
+        prefixes = ("TELEGRAM_", "ZALO_", "WEBHOOK_", "DATABASE_", "ADMIN_", "HTTP_", "LOG_",
+                    "DELIVERY_")
         if name.startswith(prefixes):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
@@ -117,3 +118,20 @@ def test_run_with_a_malformed_port_names_it() -> None:
     result = _unionbot("run", env={"TELEGRAM_BOT_TOKEN": "1:A", "HTTP_PORT": "99999"})
     assert result.returncode == 2
     assert "HTTP_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_delivery_rates_default_to_telegrams_limit_and_refuse_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert (settings.telegram_rate, settings.delivery_concurrency) == (25, 8)
+    assert settings.delivery_max_attempts == 5 and settings.delivery_in_run
+    monkeypatch.setenv("TELEGRAM_RATE", "1000")  # paid broadcast
+    assert load_settings().telegram_rate == 1000
+    monkeypatch.setenv("TELEGRAM_RATE", "5000")
+    with pytest.raises(ConfigError, match=r"^TELEGRAM_RATE: "):
+        load_settings()
+    monkeypatch.setenv("TELEGRAM_RATE", "30")
+    monkeypatch.setenv("DELIVERY_CONCURRENCY", "0")
+    with pytest.raises(ConfigError, match=r"^DELIVERY_CONCURRENCY: "):
+        load_settings()

@@ -46,10 +46,14 @@ Telegram behaviours reproduced on purpose (they surprise people)
 * Unconfirmed updates are returned again by the next ``getUpdates``; a ``getUpdates`` while
   a webhook is set is 409.
 
+Failure injection: :meth:`FakeTelegram.fail_next` makes the next calls of a method answer an
+error (a 429 with ``retry_after``, a 403 "user is deactivated", a 500 ...), recorded in
+``calls`` like any answer.
+
 Not modelled: group privacy mode (every group message reaches the bot), rate limits
-(429), inline mode, payments, media groups. A real Bot API method without a ``_m_`` handler
-answers ``501 Not Implemented: FakeTelegram does not implement X`` (PTB raises
-``NetworkError``) rather than a misleading 404; add a handler when the bot needs one.
+(429) other than injected ones, inline mode, payments, media groups. A real Bot API method
+without a ``_m_`` handler answers ``501 Not Implemented: FakeTelegram does not implement X``
+(PTB raises ``NetworkError``) rather than a misleading 404; add a handler when the bot needs one.
 
 Safety: the server binds to 127.0.0.1 and never contacts the internet. Webhook deliveries go
 only to loopback hosts; a bot that registers its public URL gets its updates delivered to the
@@ -832,6 +836,7 @@ class FakeTelegram:
         self._methods = {
             name[3:].lower(): name[3:] for name in dir(type(self)) if name.startswith("_m_")
         }
+        self._injected: dict[str, list[ApiError]] = {}
 
     # ========================================================================================
     # Lifecycle
@@ -903,6 +908,27 @@ class FakeTelegram:
             .token(self.token)
             .base_url(self.api_url)
             .base_file_url(self.file_url)
+        )
+
+    def fail_next(
+        self,
+        method: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        description: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status`` with ``description``
+        (Telegram's wording by default); ``retry_after`` goes in ``parameters`` (for 429)."""
+        default = {
+            429: f"Too Many Requests: retry after {retry_after or 1}",
+            403: "Forbidden: user is deactivated",
+            502: "Bad Gateway",
+        }.get(status, "Internal Server Error")
+        parameters = {"retry_after": retry_after} if retry_after is not None else None
+        self._injected.setdefault(method.lower(), []).extend(
+            ApiError(status, description or default, parameters) for _ in range(times)
         )
 
     def calls_of(self, method: str) -> list[ApiCall]:
@@ -1068,6 +1094,8 @@ class FakeTelegram:
                 )
         elif error is None and method_name.lower() not in self._methods:
             error = ApiError(404, "Not Found")
+        if error is None and self._injected.get(method_name.lower()):
+            error = self._injected[method_name.lower()].pop(0)
         if error is None:
             try:
                 outcome = await getattr(self, f"_m_{method}")(params, uploads)

@@ -1,0 +1,422 @@
+"""The delivery worker: sends what the outbox (models/outbox.py) holds, on each channel's bot,
+within the platform's limits, and records what happened.
+
+It runs inside `unionbot run` (started and stopped by bot.app.running) and alone as
+`unionbot worker`; several workers on one PostgreSQL share the outbox (claims never overlap,
+the rate is reserved on one shared row per channel).
+
+One loop per worker:
+
+1. now and then, put back rows a dead worker left "sending" (`recover_expired`; logged with
+   their number: only these may arrive twice);
+2. claim as many due rows as there are free places (`concurrency` minus the rows claimed and
+   not yet recorded) and reserve their send times from the channel's shared rate, in one
+   transaction;
+3. each row is sent by its own task at its reserved time;
+4. results are written in batches as they come back, and only then are the places free again.
+   So a worker never has more than `concurrency` rows "sending" in the database: a crash
+   leaves at most that many to be flagged.
+
+What a platform's answer means:
+* 429 (RetryAfter): the row goes back to pending after `retry_after`, and the channel's shared
+  reservation moves past it so no worker sends before then; nothing is lost, no attempt counted.
+* 403 (Forbidden: blocked by the user, user deactivated): the row is "blocked", the account is
+  marked blocked (models.members.Identity.blocked_at) and, when the member has another linked
+  account, the message is queued there.
+* Network errors and 5xx: retried after `backoff * 2**(attempts-1)` seconds, at most
+  `max_attempts` tries, then "failed" with the reason.
+* Any other refusal (400 …): "failed" at once with the reason; trying again would not help.
+Logs name rows, accounts and channels by id, never the text or the recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.database import SessionFactory
+from models import outbox
+from models.outbox import OutboxMessage, Status
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How a worker sends; `rates[channel]` None means unthrottled (benchmarks only)."""
+
+    rates: dict[str, float | None]
+    concurrency: int = 8
+    max_attempts: int = 5
+    backoff: float = 2.0
+    lease: float = 300.0
+    per_chat_interval: float = 1.0
+    # How often an idle worker looks for new rows, and how often it recovers dead claims.
+    idle_poll: float = 0.25
+    recover_every: float = 30.0
+    # Results are written and rows claimed once half the places are free or this long after
+    # the first result came back: one transaction per batch, not per message.
+    batch_wait: float = 0.05
+    # Send times are reserved a little under the rate: a send that leaves a few milliseconds
+    # late must not put one too many into a second (Telegram counts sliding windows).
+    rate_margin: float = 0.98
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        return cls(
+            rates={"telegram": settings.telegram_rate, "zalo": settings.zalo_rate},
+            concurrency=settings.delivery_concurrency,
+            max_attempts=settings.delivery_max_attempts,
+            backoff=settings.delivery_backoff_seconds,
+            lease=settings.delivery_lease_seconds,
+            recover_every=min(30.0, settings.delivery_lease_seconds / 2),
+        )
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _reason(error: BaseException) -> str:
+    """The platform's short description (it never repeats the message text)."""
+    return f"{type(error).__name__}: {error}"[: outbox.ERROR_MAX_CHARS]
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass
+class _Done:
+    row: OutboxMessage
+    result: outbox.Result
+    blocked: bool = False
+    pause_until: float | None = None
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    blocked: int = 0
+    rate_limited: int = 0
+    recovered: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class DeliveryWorker:
+    """Claims, sends and records outbox rows until stopped (see the module docstring)."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        bots: dict[str, Any],
+        config: DeliveryConfig,
+        *,
+        worker_id: str | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.sessions = sessions
+        self.bots = bots
+        self.config = config
+        self.id = worker_id or new_worker_id()
+        self.clock = clock
+        self.sleep = sleep
+        self.stats = Stats()
+        self._claimed: dict[int, asyncio.Task[None]] = {}
+        self._started: set[int] = set()  # rows whose request has gone out
+        self._done: list[_Done] = []
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._paused_until: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._last_recovery = float("-inf")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"delivery-{self.id}")
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a shutdown bound)
+        """Lets the sends under way finish (within `timeout`), records them, and puts the rows
+        still waiting for their turn back to pending (not flagged: they were never sent)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def run(self) -> None:
+        log.info("delivery worker %s started", self.id)
+        try:
+            while not self._stopping.is_set():
+                await self.tick()
+                if self._claimed:
+                    await self._settle()
+                else:
+                    await self._wait(self.config.idle_poll)
+            await self._finish()
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
+        log.info("delivery worker %s stopped", self.id)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _settle(self) -> None:
+        """Waits for results until half the places are free, or `batch_wait` after the first
+        result (at most `idle_poll` in all), so that the database sees batches."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.idle_poll
+        first_result: float | None = None
+        while not self._stopping.is_set():
+            busy = len(self._claimed) - len(self._done)
+            if busy <= self.config.concurrency // 2 and self._done:
+                return
+            if self._done and first_result is None:
+                first_result = loop.time()
+            end = deadline if first_result is None else min(
+                deadline, first_result + self.config.batch_wait
+            )
+            if loop.time() >= end:
+                return
+            await self._wait(end - loop.time())
+
+    async def _finish(self) -> None:
+        waiting = [task for task in self._claimed.values() if not task.done()]
+        if waiting:
+            await asyncio.wait(waiting)
+        await self._record()
+
+    async def _abandon(self) -> None:
+        """Cancelled: rows never sent go back to pending; a row whose request had gone out
+        stays "sending", so recovery flags it (it may have arrived)."""
+        for task in self._claimed.values():
+            task.cancel()
+        await asyncio.gather(*self._claimed.values(), return_exceptions=True)
+        await self._record()
+        unsent = [row_id for row_id in self._claimed if row_id not in self._started]
+        self._claimed.clear()
+        if unsent:
+            async with self.sessions() as session:
+                await outbox.release(session, unsent, worker=self.id)
+                await session.commit()
+
+    # --- one round ---------------------------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Records what came back, recovers dead claims when due, claims and starts what fits;
+        returns how many rows it claimed."""
+        await self._record()
+        if self.clock() - self._last_recovery >= self.config.recover_every:
+            await self.recover()
+        claimed = 0
+        for channel, bot in self.bots.items():
+            free = self.config.concurrency - len(self._claimed)
+            if free <= 0 or self._stopping.is_set():
+                break
+            claimed += await self._claim(channel, bot, free)
+        return claimed
+
+    async def recover(self) -> int:
+        self._last_recovery = self.clock()
+        async with self.sessions() as session:
+            count = await outbox.recover_expired(
+                session, now=self._now(), lease=timedelta(seconds=self.config.lease)
+            )
+            await session.commit()
+        if count:
+            self.stats.recovered += count
+            log.warning(
+                "put back %d outbox rows left sending by a worker that stopped; they may "
+                "arrive twice (flagged resent_after_crash)", count,
+            )
+        return count
+
+    async def _claim(self, channel: str, bot: Any, limit: int) -> int:
+        rate = self.config.rates.get(channel)
+        async with self.sessions() as session:
+            now = self.clock()
+            rows = await outbox.claim(
+                session, worker=self.id, channel=channel, limit=limit,
+                now=datetime.fromtimestamp(now, UTC),
+                per_chat_interval=timedelta(seconds=self.config.per_chat_interval),
+            )
+            start = now
+            if rows and rate is not None:
+                rate *= self.config.rate_margin
+                start = await outbox.reserve_slots(
+                    session, channel=channel, count=len(rows), rate=rate, now=now
+                )
+            await session.commit()
+        for index, row in enumerate(rows):
+            at = start + index / rate if rate is not None else now
+            assert row.id is not None
+            self._claimed[row.id] = asyncio.create_task(self._send(bot, row, at))
+        return len(rows)
+
+    async def _send(self, bot: Any, row: OutboxMessage, at: float) -> None:
+        channel = row.channel
+        while True:
+            delay = max(at, self._paused_until.get(channel, 0.0)) - self.clock()
+            if delay <= 0:
+                break
+            await self.sleep(delay)
+        paused = self._paused_until.get(channel, 0.0)
+        if paused > at:
+            # A 429 came after this row's time was reserved: back to the outbox, to be claimed
+            # with a fresh time, rather than all such rows leaving together when the pause ends.
+            self._done.append(_Done(row, outbox.retry(
+                row.id, at=datetime.fromtimestamp(paused, UTC), attempts=row.attempts,  # type: ignore[arg-type]
+                error="waited for the rate limit",
+            )))
+            self._wake.set()
+            return
+        attempts = row.attempts + 1
+        self._started.add(row.id)  # type: ignore[arg-type]
+        try:
+            message = await self._deliver(bot, row)
+        except RetryAfter as error:
+            wait = _seconds(getattr(error, "_retry_after", 1))
+            until = self.clock() + wait
+            self._paused_until[channel] = max(self._paused_until.get(channel, 0.0), until)
+            done = _Done(row, outbox.retry(
+                row.id, at=datetime.fromtimestamp(until, UTC), attempts=row.attempts,  # type: ignore[arg-type]
+                error=_reason(error),
+            ), pause_until=until)
+            self.stats.rate_limited += 1
+        except Forbidden as error:
+            done = _Done(row, outbox.gave_up(
+                row.id, status=Status.BLOCKED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+            ), blocked=True)
+        except BadRequest as error:
+            done = _Done(row, outbox.gave_up(
+                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+            ))
+        except (NetworkError, TelegramError, OSError) as error:
+            done = self._transient(row, attempts, error)
+        except Exception as error:  # a bug must not stop delivery: log it, count an attempt
+            log.exception("sending outbox row %s failed unexpectedly", row.id)
+            done = self._transient(row, attempts, error)
+        else:
+            done = _Done(row, outbox.sent(
+                row.id, message_id=str(getattr(message, "message_id", "")) or None,  # type: ignore[arg-type]
+                attempts=attempts, now=self._now(),
+            ))
+        self._done.append(done)
+        self._wake.set()
+
+    def _transient(self, row: OutboxMessage, attempts: int, error: BaseException) -> _Done:
+        if attempts >= self.config.max_attempts:
+            return _Done(row, outbox.gave_up(
+                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+            ))
+        wait = self.config.backoff * 2 ** (attempts - 1)
+        return _Done(row, outbox.retry(
+            row.id, at=datetime.fromtimestamp(self.clock() + wait, UTC), attempts=attempts,  # type: ignore[arg-type]
+            error=_reason(error),
+        ))
+
+    @staticmethod
+    async def _deliver(bot: Any, row: OutboxMessage) -> Any:
+        chat_id = int(row.chat_id)
+        markup = None
+        if row.buttons:
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(**button) for button in line] for line in row.buttons]
+            )
+        media = row.media or {}
+        source = media.get("file_id") or media.get("url")
+        if media.get("kind") == "photo" and source:
+            return await bot.send_photo(chat_id, source, caption=row.text, reply_markup=markup)
+        if media.get("kind") == "document" and source:
+            return await bot.send_document(
+                chat_id, source, caption=row.text, reply_markup=markup
+            )
+        return await bot.send_message(chat_id, row.text, reply_markup=markup)
+
+    async def _record(self) -> None:
+        """Writes the results that came back, in one transaction; frees their places."""
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        async with self.sessions() as session:
+            await outbox.record(session, [d.result for d in done], worker=self.id)
+            for item in done:
+                if item.pause_until is not None:
+                    await outbox.pause_channel(
+                        session, channel=item.row.channel, until=item.pause_until
+                    )
+                if item.blocked:
+                    other = await outbox.mark_blocked(session, item.row, now=self._now())
+                    log.info(
+                        "identity %s blocked the bot; row %s %s", item.row.identity_id,
+                        item.row.id,
+                        f"queued again as row {other.id} on {other.channel}" if other
+                        else "has no other account to go to",
+                    )
+            await session.commit()
+        for item in done:
+            self._claimed.pop(item.row.id, None)  # type: ignore[arg-type]
+            self._started.discard(item.row.id)  # type: ignore[arg-type]
+            status = item.result.values["status"]
+            self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+            if status == Status.SENT:
+                self.stats.sent += 1
+            elif status == Status.PENDING:
+                self.stats.retried += 1
+            elif status == Status.FAILED:
+                self.stats.failed += 1
+                log.warning("outbox row %s failed: %s", item.row.id, item.result.values["error"])
+            elif status == Status.BLOCKED:
+                self.stats.blocked += 1
+
+    async def drain(self, *, until: Callable[[], Awaitable[bool]] | None = None,
+                    timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a test and bench bound)
+        """Runs rounds until nothing is due or in flight (or `until()` is true); for the CLI's
+        one-shot use, the tests and the benchmark."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = await self.tick()
+            if self._claimed:
+                await self._settle()
+                continue
+            if until is None:
+                async with self.sessions() as session:
+                    if claimed == 0 and not self._done and not await outbox.unfinished(session):
+                        return
+            elif await until():
+                return
+            await self._wait(min(self.config.idle_poll, 0.05))
+        raise TimeoutError("the outbox did not drain in time")

@@ -21,6 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models  # noqa: F401  (registers the tables)
 from bot import database
+from tests.botapi.telegram import FakeTelegram
+from tests.botapi.zalo import FakeZalo
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -97,3 +99,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with database.create_session_factory(engine)() as session:
         yield session
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """The local Telegram Bot API server (tests/botapi/telegram.py)."""
+    async with FakeTelegram(token="123456:TEST-TOKEN") as server:
+        yield server
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[FakeZalo]:
+    """The local Zalo Bot API server (tests/botapi/zalo.py)."""
+    async with FakeZalo(token="zalo-test-token-1234") as server:
+        yield server

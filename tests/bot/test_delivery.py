@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -40,18 +40,6 @@ FAST = DeliveryConfig(
     rates={"telegram": None, "zalo": None}, concurrency=8, max_attempts=3, backoff=0.05,
     lease=60, idle_poll=0.02, recover_every=3600,
 )
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token="123456:TEST-TOKEN") as server:
-        yield server
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[FakeZalo]:
-    async with FakeZalo(token="zalo-test-token-1234") as server:
-        yield server
 
 
 @pytest.fixture

@@ -20,18 +20,6 @@ ADMIN_ID = 555001
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token="123456:TEST-TOKEN") as server:
-        yield server
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[FakeZalo]:
-    async with FakeZalo(token="zalo-test-token-1234") as server:
-        yield server
-
-
-@pytest.fixture
 def make_settings(
     tg: FakeTelegram, zalo: FakeZalo, database_url: str
 ) -> Callable[..., Settings]:

@@ -48,7 +48,9 @@ from telegram.ext import (
 from bot.context import UnionContext
 from bot.notify import Localized, notify_authors, notify_member
 from handlers import common
-from handlers.initiative_text import form_messages
+from handlers.initiative_text import LEVEL_KEYS, form_messages
+from handlers.initiative_text import level_name as _level
+from handlers.initiative_text import status_name as _status
 from models import initiative_review as model
 from models.access import Actor
 from models.base import fold, utcnow
@@ -102,20 +104,6 @@ COMMENT_SHOWN = 300
 EXAMPLE_DAYS = 14
 
 S = InitiativeStatus
-STATUS_KEYS = {
-    S.DRAFT: "initiative.status.draft",
-    S.SUBMITTED: "initiative.status.submitted",
-    S.UNDER_REVIEW: "initiative.status.under_review",
-    S.RETURNED: "initiative.status.returned",
-    S.RESUBMITTED: "initiative.status.resubmitted",
-    S.ACCEPTED: "initiative.status.accepted",
-    S.REJECTED: "initiative.status.rejected",
-}
-LEVEL_KEYS = {
-    "school": "initiative.level.school",
-    "district": "initiative.level.district",
-    "city": "initiative.level.city",
-}
 CRITERION_KEYS = {
     "novelty": "initiative_review.criterion.novelty",
     "effectiveness": "initiative_review.criterion.effectiveness",
@@ -167,14 +155,6 @@ TapStep = Callable[[Update, UnionContext, AsyncSession, Actor, list[str]], Await
 
 def _per_page(context: UnionContext) -> int:
     return PER_PAGE.get(context.channel, 8)
-
-
-def _status(context: UnionContext, status: str) -> str:
-    return context.t(STATUS_KEYS[status]) if status in STATUS_KEYS else status
-
-
-def _level(context: UnionContext, level: str | None) -> str:
-    return context.t(LEVEL_KEYS[level]) if level in LEVEL_KEYS else "—"
 
 
 def _date(context: UnionContext, moment: datetime | None) -> str:

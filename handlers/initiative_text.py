@@ -7,7 +7,40 @@ from __future__ import annotations
 import html
 
 from bot.context import UnionContext
-from models.initiatives import Initiative, InitiativeAuthor, form_sections
+from models.initiatives import (
+    Initiative,
+    InitiativeAuthor,
+    InitiativeStatus,
+    RecognitionLevel,
+    form_sections,
+)
+
+# The catalogue keys of the statuses and levels (literal, so the i18n test sees them).
+STATUS_KEYS = {
+    InitiativeStatus.DRAFT: "initiative.status.draft",
+    InitiativeStatus.SUBMITTED: "initiative.status.submitted",
+    InitiativeStatus.UNDER_REVIEW: "initiative.status.under_review",
+    InitiativeStatus.RETURNED: "initiative.status.returned",
+    InitiativeStatus.RESUBMITTED: "initiative.status.resubmitted",
+    InitiativeStatus.ACCEPTED: "initiative.status.accepted",
+    InitiativeStatus.REJECTED: "initiative.status.rejected",
+}
+LEVEL_KEYS = {
+    RecognitionLevel.SCHOOL: "initiative.level.school",
+    RecognitionLevel.DISTRICT: "initiative.level.district",
+    RecognitionLevel.CITY: "initiative.level.city",
+}
+
+
+def status_name(context: UnionContext, status: str) -> str:
+    """A status in the person's words ("hội đồng đang xét", not "under_review")."""
+    return context.t(STATUS_KEYS[status]) if status in STATUS_KEYS else status  # type: ignore[index]
+
+
+def level_name(context: UnionContext, level: str | None) -> str:
+    """A recognition level in the person's words; "—" when there is none yet."""
+    return context.t(LEVEL_KEYS[level]) if level in LEVEL_KEYS else "—"  # type: ignore[index]
+
 
 # Telegram takes 4,096 characters in a message; the rest is room for a heading.
 MESSAGE_MAX = 3900

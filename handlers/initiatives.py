@@ -42,6 +42,8 @@ from bot.context import UnionContext
 from bot.notify import Localized, notify_authors
 from handlers import common
 from handlers.initiative_text import form_messages
+from handlers.initiative_text import level_name as _level
+from handlers.initiative_text import status_name as _status
 from models import initiative_drafts as drafting
 from models.base import utcnow
 from models.errors import DomainError, InvalidInput, NotAllowed
@@ -117,16 +119,6 @@ TYPED = {
     Part.BENEFITS: (TYPING_BENEFITS, "initiatives.ask_benefits"),
     Part.CONFIDENTIAL: (TYPING_CONFIDENTIAL, "initiatives.ask_confidential"),
 }
-STATUS_KEYS = {
-    InitiativeStatus.DRAFT: "initiative.status.draft",
-    InitiativeStatus.SUBMITTED: "initiative.status.submitted",
-    InitiativeStatus.UNDER_REVIEW: "initiative.status.under_review",
-    InitiativeStatus.RETURNED: "initiative.status.returned",
-    InitiativeStatus.RESUBMITTED: "initiative.status.resubmitted",
-    InitiativeStatus.ACCEPTED: "initiative.status.accepted",
-    InitiativeStatus.REJECTED: "initiative.status.rejected",
-}
-
 ID = r"\d{1,12}"
 N = r"\d{1,2}"
 
@@ -146,15 +138,6 @@ def _clip(text: str, limit: int) -> str:
 def _label(context: UnionContext, key: str, **params: object) -> str:
     """A button's label: buttons are not HTML, so the escaped params are turned back."""
     return html.unescape(context.t(key, **params))
-
-
-def _status(context: UnionContext, status: str) -> str:
-    key = STATUS_KEYS.get(InitiativeStatus(status)) if status in set(InitiativeStatus) else None
-    return context.t(key) if key else status
-
-
-def _level(context: UnionContext, level: str | None) -> str:
-    return context.t(f"initiative.level.{level}") if level else "—"
 
 
 def _title(context: UnionContext, title: str) -> str:

@@ -5,12 +5,14 @@ update came from, `context.session()` opens a database session, `context.channel
 chat platform ("telegram" or "zalo"), so handlers never branch on a platform's specifics.
 
 Each channel has its own Application and its own `Services` (they differ only in `channel`);
-`services.bots` is shared, so a handler can reach a person on any channel:
-`services.bots[identity.channel].send_message(int(identity.external_id), …)`.
+`services.bots` is shared (the delivery worker sends on any channel). A handler never sends to
+anyone but the person it answers: a message to someone else is queued in the outbox
+(bot/notify.py for notices) and `services.wake_up()` has it sent at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +38,14 @@ class Services:
     channel: str
     # channel → that channel's Bot, filled in at start (bot.app.running).
     bots: dict[str, Any] = field(default_factory=dict)
+    # Called when something was queued for delivery or scheduling (the delivery worker and the
+    # scheduler in this process look at once instead of at their next poll). Shared like `bots`.
+    wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    def wake_up(self) -> None:
+        """Tells this process's delivery worker and scheduler that new work was committed."""
+        for wake in self.wakers:
+            wake()
 
 
 class UnionApplication(Application):  # type: ignore[type-arg]

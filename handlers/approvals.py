@@ -23,7 +23,7 @@ from telegram.ext import (
 )
 
 from bot.context import UnionContext
-from bot.notify import notify_member
+from bot.notify import Notice, queue_notices
 from handlers import common
 from handlers.onboarding import roster_record_label
 from models import approvals as model
@@ -31,6 +31,7 @@ from models.access import Actor
 from models.errors import DomainError
 from models.members import Member
 from models.org import OrgUnit
+from models.outbox import Source
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,17 @@ async def turned_page(update: Update, context: UnionContext) -> None:
     await common.show(update, text, markup)
 
 
-async def _tell(context: UnionContext, session: AsyncSession, member: Member, key: str,
+async def _tell(context: UnionContext, session: AsyncSession, members: list[Member], key: str,
                 **params: object) -> None:
-    unit = await session.get(OrgUnit, member.unit_id)
-    await notify_member(
-        context.services, session, member, key, unit=unit.name if unit else "", **params
-    )
+    """Queues the decision's notice to each member (before the decision is committed)."""
+    notices = []
+    for member in members:
+        unit = await session.get(OrgUnit, member.unit_id)
+        notices.append(Notice(
+            member, key, {"unit": unit.name if unit else "", **params},
+            about=Source("member", member.id),
+        ))
+    await queue_notices(context.services, session, notices)
 
 
 async def approved(update: Update, context: UnionContext) -> None:
@@ -152,9 +158,10 @@ async def approved(update: Update, context: UnionContext) -> None:
             await session.rollback()
             await common.refuse(update, context, error)
             return
+        await _tell(context, session, [member], "notify.member_approved")
         await session.commit()
+        context.services.wake_up()
         await query.answer(context.t("approvals.approved", name=member.full_name))
-        await _tell(context, session, member, "notify.member_approved")
         text, markup = await _page(session, context, actor, page)
     await common.show(update, text, markup)
 
@@ -199,11 +206,11 @@ async def approved_all(update: Update, context: UnionContext) -> None:
         if not members:  # a second tap: the first approved them
             await query.answer(context.t("approvals.none"), show_alert=True)
             return
+        await _tell(context, session, members, "notify.member_approved")
         await session.commit()
+        context.services.wake_up()
         await query.answer()
         await common.show(update, context.t("approvals.approved_all", count=len(members)), None)
-        for member in members:
-            await _tell(context, session, member, "notify.member_approved")
         text, markup = await _page(session, context, actor, 0)
     if markup is not None:  # more asked meanwhile
         await common.reply(update, text, reply_markup=markup)
@@ -294,13 +301,14 @@ async def rejected(update: Update, context: UnionContext) -> State:
             await common.refuse(update, context, error)
             context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
             return END
+        await _tell(
+            context, session, [member], "notify.member_rejected", reason=member.status_reason
+        )
         await session.commit()
+        context.services.wake_up()
         context.user_data.pop(REJECTING, None)  # type: ignore[union-attr]
         await query.answer()
         await common.show(update, context.t("approvals.rejected", name=member.full_name), None)
-        await _tell(
-            context, session, member, "notify.member_rejected", reason=member.status_reason
-        )
     return END
 
 

@@ -36,6 +36,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.members import Channel, Gender, MemberStatus, Position
 from models.org import get_unit
+from models.outbox import Source
 
 # What the bot is waiting for: a tap on the directory, or a name typed to search for.
 BROWSING = "browsing"
@@ -581,11 +582,12 @@ async def appointed(update: Update, context: UnionContext) -> State:
             await session.rollback()
             await common.refuse(update, context, error)
             return END if error.code == "officials_only" else BROWSING
-        await session.commit()
         await _tell(
             context, session, change,
             "directory.notify_appointed", "directory.notify_appointed_admin",
         )
+        await session.commit()
+        context.services.wake_up()
         done = _change_text(
             context, change, "directory.appointed", "directory.appointed_admin"
         )
@@ -615,10 +617,11 @@ async def revoked(update: Update, context: UnionContext) -> State:
             await session.rollback()
             await common.refuse(update, context, error)
             return END if error.code == "officials_only" else BROWSING
-        await session.commit()
         await _tell(
             context, session, change, "directory.notify_revoked", "directory.notify_revoked_admin"
         )
+        await session.commit()
+        context.services.wake_up()
         done = _change_text(context, change, "directory.revoked", "directory.revoked_admin")
         # Revoking one's own last role ends one's scope: then only the confirmation is shown.
         actor = await context.actor(session, update)
@@ -639,9 +642,11 @@ async def _tell(
     key: str,
     admin_key: str,
 ) -> None:
-    """Tells the member concerned, in their language (a notice that fails changes nothing)."""
+    """Queues the notice to the member concerned, in their language, with the change (the
+    caller commits both)."""
     await notify_member(
         context.services, session, change.member, key if change.unit is not None else admin_key,
+        about=Source("member", change.member.id),
         role=Localized(ROLE_KEYS[change.role]),
         unit=change.unit.name if change.unit is not None else "",
     )

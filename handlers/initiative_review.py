@@ -46,7 +46,14 @@ from telegram.ext import (
 )
 
 from bot.context import UnionContext
-from bot.notify import Localized, notify_authors, notify_member
+from bot.notify import (
+    Localized,
+    Notice,
+    notify_authors,
+    notify_member,
+    notify_members,
+    queue_notices,
+)
 from handlers import common
 from handlers.initiative_text import LEVEL_KEYS, form_messages
 from handlers.initiative_text import level_name as _level
@@ -68,6 +75,7 @@ from models.initiatives import (
 )
 from models.members import Channel
 from models.org import OrgUnit
+from models.outbox import Source
 
 log = logging.getLogger(__name__)
 
@@ -948,7 +956,14 @@ async def received_deadline(update: Update, context: UnionContext) -> State:
             initiative = await model.change_deadline(
                 session, actor, initiative_id=flow["initiative"], deadline=deadline, now=now
             )
+            await notify_members(
+                context.services, session, await model.reviewers_to_notify(session, initiative),
+                "initiative_review.notice.deadline_changed",
+                about=Source("initiative", initiative.id), title=initiative.title,
+                deadline=context.local_time(deadline),
+            )
             await session.commit()
+            context.services.wake_up()
             _forget(context)
             await common.reply(
                 update,
@@ -960,12 +975,6 @@ async def received_deadline(update: Update, context: UnionContext) -> State:
                     [(context.t("initiative_review.open_button"), f"irv:o:{initiative.id}")]
                 ]),
             )
-            for member in await model.reviewers_to_notify(session, initiative):
-                await notify_member(
-                    context.services, session, member,
-                    "initiative_review.notice.deadline_changed", title=initiative.title,
-                    deadline=context.local_time(deadline),
-                )
             return END
         if flow["kind"] != "seat":
             raise NotFound("review_flow_gone")
@@ -1014,9 +1023,31 @@ async def seated(
         chair_id=flow["chair"], deadline=deadline, now=utcnow(),
     )
     initiative, unit = await model.initiative_to_run(session, actor, initiative_id=initiative_id)
-    await session.commit()
-    _forget(context)
     when = context.local_time(deadline)
+    # The reviewers' and the authors' notices are saved with the council.
+    chair = await model.chair_of(session, initiative)
+    about = Source("initiative", initiative.id)
+    params = {
+        "title": initiative.title, "unit": unit.name, "deadline": when,
+        "level": Localized(LEVEL_KEYS.get(initiative.level or "", "initiative.level.school")),
+        "chair": chair.full_name if chair is not None else "—",
+    }
+    await queue_notices(context.services, session, [
+        Notice(
+            member,
+            "initiative_review.notice.seated_chair" if member.id == flow["chair"]
+            else "initiative_review.notice.seated",
+            params, about,
+        )
+        for member in await model.reviewers_to_notify(session, initiative)
+    ])
+    await notify_authors(
+        context.services, session, initiative, "initiative_review.notice.under_review",
+        title=initiative.title, unit=unit.name, deadline=when,
+    )
+    await session.commit()
+    context.services.wake_up()
+    _forget(context)
     await _put(
         update, context, END,
         context.t(
@@ -1024,20 +1055,6 @@ async def seated(
             count=len(flow["reviewers"]), deadline=when,
         ),
         [[(context.t("initiative_review.open_button"), f"irv:o:{initiative_id}")]],
-    )
-    chair = await model.chair_of(session, initiative)
-    for member in await model.reviewers_to_notify(session, initiative):
-        key = "initiative_review.notice.seated_chair" if member.id == flow["chair"] else (
-            "initiative_review.notice.seated"
-        )
-        await notify_member(
-            context.services, session, member, key, title=initiative.title, unit=unit.name,
-            level=Localized(LEVEL_KEYS.get(initiative.level or "", "initiative.level.school")),
-            deadline=when, chair=chair.full_name if chair is not None else "—",
-        )
-    await notify_authors(
-        context.services, session, initiative, "initiative_review.notice.under_review",
-        title=initiative.title, unit=unit.name, deadline=when,
     )
     return END
 
@@ -1214,7 +1231,15 @@ async def confirmed_score(
     )
     initiative, _ = await model.seat_of(session, actor, initiative_id=initiative_id)
     tally = await model.tally(session, initiative, now)
+    if tally.all_scored and not seat.is_chair:
+        chair = await model.chair_of(session, initiative)
+        if chair is not None:
+            await notify_member(
+                context.services, session, chair, "initiative_review.notice.all_scored",
+                about=Source("initiative", initiative.id), title=initiative.title,
+            )
     await session.commit()
+    context.services.wake_up()
     _forget(context)
     lines = [context.t("initiative_review.score_saved", title=initiative.title,
                        score=_score_text(context, seat))]
@@ -1223,13 +1248,6 @@ async def confirmed_score(
         lines.append(context.t("initiative_review.all_scored_you_decide"))
         rows.insert(0, [(context.t("initiative_review.decide_button"), f"irv:d:{initiative_id}")])
     await _put(update, context, END, "\n".join(lines), rows)
-    if tally.all_scored and not seat.is_chair:
-        chair = await model.chair_of(session, initiative)
-        if chair is not None:
-            await notify_member(
-                context.services, session, chair, "initiative_review.notice.all_scored",
-                title=initiative.title,
-            )
     return END
 
 
@@ -1327,14 +1345,6 @@ async def decided(
         now=utcnow(), tz=context.services.settings.tz,
     )
     unit = await session.get(OrgUnit, initiative.unit_id)
-    await session.commit()
-    _forget(context)
-    level = _level(context, initiative.level)
-    await _put(
-        update, context, END,
-        context.t(OUTCOME_DONE[outcome], title=initiative.title, level=level, text=flow["text"]),
-        [[(context.t("initiative_review.open_button"), f"irv:a:{initiative_id}")]],
-    )
     params: dict[str, Any] = {
         "title": initiative.title, "unit": unit.name if unit is not None else "—",
         "level": Localized(LEVEL_KEYS.get(initiative.level or "", "initiative.level.school")),
@@ -1346,6 +1356,15 @@ async def decided(
     else:
         key, params["reason"] = "initiative_review.notice.rejected", flow["text"]
     await notify_authors(context.services, session, initiative, key, **params)
+    await session.commit()
+    context.services.wake_up()
+    _forget(context)
+    level = _level(context, initiative.level)
+    await _put(
+        update, context, END,
+        context.t(OUTCOME_DONE[outcome], title=initiative.title, level=level, text=flow["text"]),
+        [[(context.t("initiative_review.open_button"), f"irv:a:{initiative_id}")]],
+    )
     return END
 
 
@@ -1379,18 +1398,19 @@ async def forwarded(
     initiative, target = await model.forward(
         session, actor, initiative_id=int(parts[0]), now=utcnow(), from_unit_id=int(parts[1])
     )
+    await notify_authors(
+        context.services, session, initiative, "initiative_review.notice.forwarded",
+        title=initiative.title, unit=target.name,
+        level=Localized(LEVEL_KEYS.get(initiative.level or "", "initiative.level.city")),
+    )
     await session.commit()
+    context.services.wake_up()
     await _put(
         update, context, None,
         context.t(
             "initiative_review.forwarded", title=initiative.title, unit=target.name,
             level=_level(context, initiative.level),
         ),
-    )
-    await notify_authors(
-        context.services, session, initiative, "initiative_review.notice.forwarded",
-        title=initiative.title, unit=target.name,
-        level=Localized(LEVEL_KEYS.get(initiative.level or "", "initiative.level.city")),
     )
 
 
@@ -1420,16 +1440,17 @@ async def chose_new_chair(
     initiative, chair = await model.change_chair(
         session, actor, initiative_id=int(parts[0]), chair_id=int(parts[1]), now=utcnow()
     )
+    await notify_member(
+        context.services, session, chair, "initiative_review.notice.now_chair",
+        about=Source("initiative", initiative.id), title=initiative.title,
+        deadline=_deadline(context, initiative.scoring_deadline),
+    )
     await session.commit()
+    context.services.wake_up()
     await _put(
         update, context, None,
         context.t("initiative_review.chair_changed", title=initiative.title,
                   name=chair.full_name),
-    )
-    await notify_member(
-        context.services, session, chair, "initiative_review.notice.now_chair",
-        title=initiative.title,
-        deadline=_deadline(context, initiative.scoring_deadline),
     )
 
 

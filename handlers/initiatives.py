@@ -937,13 +937,14 @@ async def confirmed_submit(update: Update, context: UnionContext) -> State | Non
             await session.rollback()
             await _refuse(update, context, error)
             return None
-        await session.commit()
         assert member is not None
         told = await notify_authors(
             context.services, session, initiative, "initiatives.notice_submitted",
             skip_member_id=member.id, title=initiative.title, name=member.full_name,
             unit=destination.name, level=Localized(f"initiative.level.{initiative.level}"),
         )
+        await session.commit()
+    context.services.wake_up()
     log.info("initiative %s submitted by member %s", initiative.id, member.id)
     return await _finished(update, context, [
         context.t(
@@ -987,13 +988,14 @@ async def _resubmit(
             if isinstance(error, InvalidInput) and error.code == "ini_note_too_long":
                 return None
             return None if update.callback_query is not None else END
-        await session.commit()
         assert member is not None
         told = await notify_authors(
             context.services, session, initiative, "initiatives.notice_resubmitted",
             skip_member_id=member.id, title=initiative.title, name=member.full_name,
             unit=destination.name,
         )
+        await session.commit()
+    context.services.wake_up()
     log.info("initiative %s resubmitted by member %s", initiative.id, member.id)
     return await _finished(update, context, [
         context.t("initiatives.resubmitted", title=initiative.title, unit=destination.name),

@@ -34,7 +34,7 @@ from telegram.ext import (
 )
 
 from bot.context import Services, UnionContext
-from bot.notify import Localized, notify_member
+from bot.notify import Localized, Notice, queue_notices
 from handlers import common
 from models import movement_reports as model
 from models.access import Actor
@@ -44,6 +44,7 @@ from models.errors import DomainError, InvalidInput, NotFound
 from models.members import Channel, Gender
 from models.movements import Evidence, Movement, Registration, RegistrationStatus
 from models.org import OrgUnit
+from models.outbox import Source
 
 log = logging.getLogger(__name__)
 
@@ -488,10 +489,12 @@ async def decided_approval(update: Update, context: UnionContext) -> None:
         await model.decide_approval(
             session, actor, registration_id=registration_id, approve=approve, now=utcnow()
         )
+        # The member's notice is saved with the decision (_run commits both).
+        await _notify(context.services, session, [registration_id])
         return await _card_view(session, context, actor, registration_id, done=done)
 
     if await _run(update, context, build):
-        await _notify(context.services, [registration_id])
+        context.services.wake_up()
 
 
 # --- 3. a result, one by one ---------------------------------------------------------------------
@@ -556,7 +559,10 @@ async def _decide(
             return False
         name = _registrant_name(context, view.name, view.registration)
         movement_id, unit_id = view.movement.id, view.unit.id
+        if changed:
+            await _notify(context.services, session, [registration_id])
         await session.commit()
+    context.services.wake_up()
     if update.callback_query is not None:
         await update.callback_query.answer()
         await _close(update.callback_query)
@@ -570,8 +576,6 @@ async def _decide(
             [(context.t("movement_reports.close"), CLOSE)],
         ]),
     )
-    if changed:
-        await _notify(context.services, [registration_id])
     return True
 
 
@@ -639,26 +643,33 @@ async def closed(update: Update, context: UnionContext) -> None:
 # --- notices to members --------------------------------------------------------------------------
 
 
-async def _notify(services: Services, registration_ids: list[int]) -> None:
-    """Tells each registration's member (a collective one's officials) where it stands now:
-    approved, refused, achieved or not achieved, in their language, on their channel."""
-    async with services.sessions() as session:
-        movements: dict[int, Movement] = {}
-        for registration_id in registration_ids:
-            registration = await session.get(Registration, registration_id)
-            if registration is None:
-                continue
-            movement = movements.get(registration.movement_id)
+async def _notify(
+    services: Services, session: AsyncSession, registration_ids: list[int]
+) -> int:
+    """Queues, in the caller's transaction, a notice to each registration's member (a collective
+    one's officials) of where it stands now: approved, refused, achieved or not achieved, in
+    their language, on their channel; one batch for all. Returns how many were queued."""
+    movements: dict[int, Movement] = {}
+    notices: list[Notice] = []
+    for registration_id in registration_ids:
+        registration = await session.get(Registration, registration_id)
+        if registration is None:
+            continue
+        movement = movements.get(registration.movement_id)
+        if movement is None:
+            movement = await session.get(Movement, registration.movement_id)
             if movement is None:
-                movement = await session.get(Movement, registration.movement_id)
-                if movement is None:
-                    continue
-                movements[registration.movement_id] = movement
-            key, params = await _notice(session, registration, movement)
-            if key is None:
                 continue
-            for recipient in await model.recipients_of(session, registration):
-                await notify_member(services, session, recipient, key, **params)
+            movements[registration.movement_id] = movement
+        key, params = await _notice(session, registration, movement)
+        if key is None:
+            continue
+        about = Source("movement", movement.id)
+        notices += [
+            Notice(recipient, key, params, about)
+            for recipient in await model.recipients_of(session, registration)
+        ]
+    return await queue_notices(services, session, notices)
 
 
 async def _notice(
@@ -809,11 +820,13 @@ async def received_results(update: Update, context: UnionContext) -> State:
             await common.refuse(update, context, error)
             return _forget_results(context)
         if result.applied:
+            await _notify_results(context, session, result)
             await session.commit()
         else:
             await session.rollback()
     _forget_results(context)
     if result.applied:
+        context.services.wake_up()
         await _results_done(update, context, result)
         return END
     if result.valid:
@@ -831,6 +844,15 @@ def _forget_results(context: UnionContext) -> Any:
     return END
 
 
+async def _notify_results(
+    context: UnionContext, session: AsyncSession, result: model.ResultsImport
+) -> None:
+    """The members' notices of an import, saved with their results (the caller commits)."""
+    ids = [registration.id for registration in result.changed if registration.id is not None]
+    if ids:
+        await _notify(context.services, session, ids)
+
+
 async def _results_done(
     update: Update, context: UnionContext, result: model.ResultsImport
 ) -> None:
@@ -843,12 +865,6 @@ async def _results_done(
     else:
         text = context.t("movement_reports.import_done", **counts)
     await common.reply(update, text)
-    if result.changed:
-        ids = [registration.id for registration in result.changed]
-        # Many members may hear at once: the official's chat does not wait for it.
-        context.application.create_task(
-            _notify(context.services, ids), update=update  # type: ignore[arg-type]
-        )
 
 
 async def _send_problems(
@@ -930,7 +946,9 @@ async def applied_valid(update: Update, context: UnionContext) -> None:
             await session.rollback()
             await common.refuse(update, context, error)
             return
+        await _notify_results(context, session, result)
         await session.commit()
+    context.services.wake_up()
     context.user_data.pop(UPLOAD_KEY, None)
     await query.answer()
     await _close(query)

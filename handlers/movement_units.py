@@ -21,7 +21,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import UnionContext
-from bot.notify import notify_member
+from bot.notify import notify_members
 from handlers import common
 from models import movement_units as model
 from models.access import Actor
@@ -29,6 +29,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.movements import Movement, RegistrationStatus, registration_open
 from models.org import OrgUnit
+from models.outbox import Source
 
 # Movements and unions listed per message; names per page of a group.
 MOVEMENTS_PER_PAGE = 8
@@ -500,6 +501,7 @@ async def nudged(update: Update, context: UnionContext) -> None:
     movement_id, unit_id = common.callback_ids(update)
     query = update.callback_query
     assert query is not None
+    now = utcnow()
     async with context.session() as session:
         actor = await context.actor(session, update)
         try:
@@ -507,25 +509,26 @@ async def nudged(update: Update, context: UnionContext) -> None:
                 session, actor, movement_id=movement_id, unit_id=unit_id
             )
             members = await model.nudge_targets(
-                session, actor, movement=movement, unit=unit, now=utcnow()
+                session, actor, movement=movement, unit=unit, now=now
             )
         except DomainError as error:
             await session.rollback()
             await common.refuse(update, context, error)
             return
-        await session.commit()
-        await query.answer()
-        # The question is answered: its buttons go, so one tap sends one reminder.
-        await common.show(
-            update, context.t("movement_units.nudging", count=len(members), unit=unit.name)
+        # One batch, saved with the record of the reminder; the nudge's time names the event.
+        reached = await notify_members(
+            context.services, session, members, "movement_units.nudge_message",
+            about=Source("movement", movement.id), event=f"nudge:u{unit.id}:{now:%Y%m%d%H%M%S%f}",
+            unit=unit.name, movement=movement.name,
+            deadline=context.local_time(movement.registration_deadline),
         )
-        deadline = context.local_time(movement.registration_deadline)
-        reached = 0
-        for member in members:
-            reached += await notify_member(
-                context.services, session, member, "movement_units.nudge_message",
-                unit=unit.name, movement=movement.name, deadline=deadline,
-            )
+        await session.commit()
+    context.services.wake_up()
+    await query.answer()
+    # The question is answered: its buttons go, so one tap sends one reminder.
+    await common.show(
+        update, context.t("movement_units.nudging", count=len(members), unit=unit.name)
+    )
     rows = [[(context.t("movement_units.back_to_screen"), f"mvu:u:{movement.id}:{unit.id}")]]
     await common.reply(
         update,

@@ -30,7 +30,7 @@ from telegram.ext import (
 )
 
 from bot.context import UnionContext
-from bot.notify import Localized, send_notice
+from bot.notify import Localized, notify_identity
 from handlers import common, language, linking
 from models import onboarding as flow
 from models.access import officials_to_notify
@@ -55,6 +55,7 @@ from models.members import (
 )
 from models.onboarding import OnboardingDraft, Step
 from models.org import OrgUnit, ancestors, get_unit, list_children, search_grassroots
+from models.outbox import Source
 
 log = logging.getLogger(__name__)
 
@@ -626,12 +627,14 @@ async def confirmed(update: Update, context: UnionContext) -> State:
             if (joined_now or joined.asks_again or joined.moved) and unit is not None
             else []
         )
+        # The officials' notices are saved with the join: both stand, or neither.
+        await _notify_officials(context, session, officials, joined.member, unit, joined)
         await session.commit()
+    context.services.wake_up()
     await _close_question(update, context, context.t("onboarding.confirmed_mark"))
     member = joined.member
     if not joined_now:
         await common.reply(update, context.t("profile.saved"))
-        await _notify_officials(context, officials, member, unit, joined)
     else:
         if joined.claimed is not None:
             key = "onboarding.roster_claim_pending"
@@ -642,12 +645,12 @@ async def confirmed(update: Update, context: UnionContext) -> State:
         else:
             key = "onboarding.joined_active"
         await common.reply(update, context.t(key, unit=unit.name if unit else ""))
-        await _notify_officials(context, officials, member, unit, joined)
     return END
 
 
 async def _notify_officials(
     context: UnionContext,
+    session: AsyncSession,
     officials: list[Identity],
     member: Member,
     unit: OrgUnit | None,
@@ -672,11 +675,12 @@ async def _notify_officials(
     elif joined.moved:
         key = "onboarding.official_member_moved"
     for official in officials:
-        await send_notice(
+        await notify_identity(
             context.services,
+            session,
             official,
-            official.locale,
             key,
+            about=Source("member", member.id),
             name=member.full_name,
             unit=unit.name if unit else "",
             position=Localized(f"position.{member.position}"),

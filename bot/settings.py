@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=300, ge=1, le=86400)
     # false: `unionbot run` leaves delivery to separate `unionbot worker` processes.
     delivery_in_run: bool = True
+    # How often the scheduler looks for scheduled announcements that are due (bot/scheduler.py).
+    scheduler_tick_seconds: float = Field(default=15, ge=1, le=3600)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ COMMANDS = [
     ("drafts", "command.drafts"),
     ("myinitiatives", "command.myinitiatives"),
     ("record", "command.record"),
+    ("news", "command.news"),
     ("profile", "command.profile"),
     ("link", "command.link"),
     ("mydata", "command.mydata"),
@@ -29,6 +30,8 @@ COMMANDS = [
 
 # What officials (and administrators) have on top; /help lists these only to them.
 OFFICIAL_COMMANDS = [
+    ("announce", "command.announce"),
+    ("announcements", "command.announcements"),
     ("movement", "command.movement"),
     ("newmovement", "command.newmovement"),
     ("review", "command.review"),

@@ -6,6 +6,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 from models import (  # noqa: F401
     access,
     achievements,
+    announcements,
     audit,
     channels,
     initiatives,

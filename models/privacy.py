@@ -35,7 +35,9 @@ another; the row names no one once the account's identity is gone.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +49,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import RoleAssignment
 from models.achievements import TitleAward
+from models.announcements import Announcement, AnnouncementAck
 from models.audit import AuditEntry, entries_about, forget_member_data
 from models.base import fold, utcnow
 from models.channels import ZaloMenu, zalo_id_for
@@ -89,7 +92,7 @@ HANDLED_TABLES = frozenset({
     "member", "identity", "consent_record", "onboarding_draft", "link_code", "link_attempt",
     "role_assignment", "pending_import", "registration", "evidence",
     "initiative", "initiative_author", "initiative_event", "review_seat", "recognition",
-    "title_award", "outbox_message",
+    "title_award", "outbox_message", "announcement", "announcement_ack",
 })
 
 
@@ -302,6 +305,27 @@ async def export_member_data(
          "created_at": _plain(m.created_at), "sent_at": _plain(m.sent_at)}
         for m in deliveries.all()
     ]
+    written = col(Announcement.author_identity_id).in_(ids)
+    if member is not None:
+        written = or_(written, col(Announcement.author_member_id) == member.id)
+    announcements = await session.exec(
+        select(Announcement).where(written).order_by(col(Announcement.id))
+    )
+    data["announcements_you_wrote"] = [
+        {"id": a.id, "status": a.status, "text": a.text, "created_at": _plain(a.created_at),
+         "scheduled_at": _plain(a.scheduled_at)}
+        for a in announcements.all()
+    ]
+    if member is not None:
+        acks = await session.exec(
+            select(AnnouncementAck).where(AnnouncementAck.member_id == member.id)
+            .order_by(col(AnnouncementAck.id))
+        )
+        data["announcements_you_acknowledged"] = [
+            {"announcement_id": a.announcement_id, "channel": a.channel,
+             "at": _plain(a.acked_at)}
+            for a in acks.all()
+        ]
 
     if member is not None:
         await _export_member_rows(session, member, data, now=now)
@@ -511,6 +535,18 @@ def _moment(value: str | None, local_time: Callable[[datetime], str] | None) -> 
     return local_time(moment) if local_time is not None else moment.strftime("%d/%m/%Y %H:%M")
 
 
+# Announcements a person wrote that the chat summary names (newest first); the file has all.
+_ANNOUNCEMENTS_SHOWN = 5
+_SNIPPET_CHARS = 60
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _snippet(text_html: str) -> str:
+    """The first words of an announcement's HTML, as plain text on one line."""
+    plain = " ".join(html.unescape(_TAGS.sub("", text_html)).split())
+    return plain if len(plain) <= _SNIPPET_CHARS else plain[: _SNIPPET_CHARS - 1].rstrip() + "…"
+
+
 def render_summary(
     data: dict[str, Any],
     translate: Translate,
@@ -662,6 +698,29 @@ def render_summary(
                 t("initiatives.privacy_award", year=award["school_year"],
                   title=award["title_name"])
             )
+    written = data.get("announcements_you_wrote", [])
+    acknowledged = data.get("announcements_you_acknowledged", [])
+    if written or acknowledged:
+        lines += ["", t("privacy.summary.announcements")]
+        # Newest first, a few: the chat is for reading; the file has every one in full.
+        for announcement in list(reversed(written))[:_ANNOUNCEMENTS_SHOWN]:
+            lines.append(
+                t(
+                    "privacy.summary.announcement_written",
+                    id=announcement["id"],
+                    status=t(f"announcements.status.{announcement['status']}"),
+                    when=_moment(announcement.get("created_at"), local_time),
+                    snippet=_snippet(announcement.get("text") or ""),
+                )
+            )
+        if len(written) > _ANNOUNCEMENTS_SHOWN:
+            lines.append(
+                t("privacy.summary.announcements_more", count=len(written) - _ANNOUNCEMENTS_SHOWN)
+            )
+        if acknowledged:
+            lines.append(
+                t("privacy.summary.announcements_acknowledged", count=len(acknowledged))
+            )
 
     other: list[str] = []
     for draft in data.get("onboarding_drafts", []):
@@ -762,6 +821,20 @@ async def _forget_deliveries(
     )
 
 
+async def _forget_authorship_of_announcements(
+    session: AsyncSession, ids: list[int | None], member: Member | None
+) -> None:
+    """Announcements they wrote were sent for the union: they stay, naming no author. Their
+    acknowledgements stay with the blanked member row (an announcement's count stays right
+    and names no one)."""
+    written = col(Announcement.author_identity_id).in_(ids)
+    if member is not None:
+        written = or_(written, col(Announcement.author_member_id) == member.id)
+    await session.exec(  # type: ignore[call-overload]
+        update(Announcement).where(written).values(author_identity_id=None, author_member_id=None)
+    )
+
+
 async def erase_member(
     session: AsyncSession, identity: Identity, *, now: datetime | None = None
 ) -> Erased:
@@ -796,6 +869,7 @@ async def erase_member(
     for table in (ConsentRecord, LinkAttempt, PendingImport):
         await session.exec(delete(table).where(col(table.identity_id).in_(ids)))  # type: ignore[call-overload,attr-defined]
     await _forget_deliveries(session, ids, member)
+    await _forget_authorship_of_announcements(session, ids, member)
     await session.flush()
     for account in accounts:
         await session.delete(account)

@@ -17,8 +17,8 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     en = {c["command"]: c["description"] for c in tg.commands(language_code="en")}
     default = {c["command"]: c["description"] for c in tg.commands()}
     assert set(vi) == set(en) == {
-        "start", "movements", "my", "initiative", "drafts", "myinitiatives", "record", "profile",
-        "link", "mydata", "deleteme", "language", "cancel", "help",
+        "start", "movements", "my", "initiative", "drafts", "myinitiatives", "record", "news",
+        "profile", "link", "mydata", "deleteme", "language", "cancel", "help",
     }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"

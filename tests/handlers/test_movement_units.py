@@ -106,7 +106,9 @@ async def test_a_school_chair_registers_the_school_and_nudges_the_two_teachers( 
         assert await _nudges(db) == []
         await chair_tg.tap("Gửi lời nhắc")
         report = await next_sent(chair_tg)
-        assert "gửi tới 2 người (họ sẽ nhận trong giây lát); 0 người chưa liên lạc được" in report.plain_text
+        assert "gửi tới 2 người (họ sẽ nhận trong giây lát); 0 người chưa liên lạc được" in (
+            report.plain_text
+        )
 
         in_english = await next_sent(mai)
         assert "A reminder from Trường THCS Nguyễn Trãi" in in_english.plain_text
@@ -180,7 +182,8 @@ async def test_the_chair_withdraws_and_hears_who_could_not_be_reached(
     texts = [(await next_sent(chair_tg)).plain_text for _ in range(2)]
     assert any("A reminder from" in text for text in texts)
     # Mai and the chair have a chat; Sổ is on the roster only.
-    assert any("queued for 2 people (they receive it within moments); 1 could not be reached" in text for text in texts)
+    reported = "queued for 2 people (they receive it within moments); 1 could not be reached"
+    assert any(reported in text for text in texts)
     assert "nhắc bạn" in (await next_sent(mai)).plain_text
 
 

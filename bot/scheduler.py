@@ -1,0 +1,165 @@
+"""The clock: APScheduler runs a short periodic tick in the bot process that moves what is due
+into the delivery outbox — scheduled announcements now, reminders next.
+
+What is due lives in the database, never in the scheduler's memory: a restart loses nothing,
+and two bot processes on one PostgreSQL never queue the same thing twice (each announcement is
+claimed with a conditional UPDATE, see models/announcements.claim_due; its recipients are
+queued in committed batches with a cursor, so a process that dies half-way leaves the rest to
+the next tick, and the outbox's unique keys make a batch queued again add nothing).
+
+"Send now" does not wait for the next tick: the handler commits the announcement as due and
+calls `Services.wake_up()`, which runs a tick at once. Ticks never overlap: a wake-up during a
+tick makes that tick run once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.database import SessionFactory
+from bot.i18n import Translator
+from bot.settings import Settings
+from models import announcements
+from models.access import Actor, actor_for
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        translator: Translator,
+        settings: Settings,
+        *,
+        clock: Clock = _utcnow,
+        on_queued: Callable[[], None] | None = None,
+        batch_size: int = announcements.QUEUE_BATCH,
+    ) -> None:
+        self.sessions = sessions
+        self.translator = translator
+        self.settings = settings
+        self.clock = clock
+        self.on_queued = on_queued or (lambda: None)
+        self.batch_size = batch_size
+        self._lock = asyncio.Lock()
+        self._again = False
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._aps: AsyncIOScheduler | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps.add_job(
+            self.tick, "interval", seconds=self.settings.scheduler_tick_seconds,
+            id="tick", max_instances=1, coalesce=True, next_run_time=self.clock(),
+        )
+        self._aps.start()
+
+    async def stop(self) -> None:
+        """Waits for a tick under way to finish its current batch (never cut in the middle:
+        the announcement is handed back and the next start continues from its cursor)."""
+        self._stopping = True
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._lock:  # a tick started by APScheduler finishes its batch
+            pass
+
+    def wake(self) -> None:
+        """Something was committed as due: tick now (in the background)."""
+        if self._stopping:
+            return
+        task = asyncio.get_running_loop().create_task(self.tick())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the tick ----------------------------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Queues every announcement due now; returns how many messages were queued."""
+        if self._stopping:
+            return 0
+        if self._lock.locked():
+            self._again = True
+            return 0
+        queued = 0
+        async with self._lock:
+            while True:
+                self._again = False
+                try:
+                    queued += await self._announcements()
+                except Exception:  # one bad tick must not stop the clock
+                    log.exception("scheduler tick failed")
+                if not self._again or self._stopping:
+                    break
+        return queued
+
+    async def _announcements(self) -> int:
+        """Claims due announcements one at a time (a long one does not hold the others' claims
+        past their lease) and queues each; one that breaks is logged and the others go on (it
+        stays claimed, and is tried again after the lease)."""
+        queued = 0
+        while not self._stopping:
+            async with self.sessions() as session:
+                taken = await announcements.claim_due(session, now=self.clock(), limit=1)
+                await session.commit()
+            if not taken:
+                return queued
+            announcement_id = taken[0]
+            try:
+                queued += await self.queue(announcement_id)
+            except Exception:
+                log.exception("announcement %s could not be queued", announcement_id)
+        return queued
+
+    async def queue(self, announcement_id: int) -> int:
+        """Queues one claimed announcement batch by batch, each committed."""
+        queued = 0
+        while True:
+            async with self.sessions() as session:
+                actor = await self._author(session, announcement_id)
+                batch = await announcements.queue_batch(
+                    session, announcement_id, actor=actor, now=self.clock(),
+                    t=self.translator.t, default_locale=self.settings.default_locale,
+                    batch_size=self.batch_size,
+                )
+                await session.commit()
+            queued += batch.queued
+            if batch.queued:
+                self.on_queued()
+            if batch.done:
+                log.info("announcement %s: %d messages queued", announcement_id, queued)
+                return queued
+            if self._stopping:
+                async with self.sessions() as session:
+                    await announcements.release_claim(session, announcement_id, now=self.clock())
+                    await session.commit()
+                log.info("announcement %s: stopped after %d messages, the rest at next start",
+                         announcement_id, queued)
+                return queued
+
+    async def _author(self, session, announcement_id: int) -> Actor | None:  # type: ignore[no-untyped-def]
+        announcement = await session.get(announcements.Announcement, announcement_id)
+        if announcement is None:
+            return None
+        identity = await announcements.author_identity(session, announcement)
+        if identity is None:
+            return None
+        return await actor_for(
+            session, identity, admin_telegram_ids=self.settings.admin_telegram_ids
+        )

@@ -3,10 +3,11 @@
 event loop), on PostgreSQL:
 
 1. the ceiling: sendMessage/s of a bare aiohttp client with the same concurrency;
-2. the outbox unthrottled, end to end (enqueue then deliver) for --recipients (100,000);
+2. the outbox unthrottled, end to end (enqueue then deliver) for --recipients (100,000), with
+   one worker process and with --workers;
 3. throttled at --rate (30/s) for --throttled-seconds (300): the achieved rate measured on the
-   server's own timestamps, and how many 429s a server enforcing that rate (sliding 1 s window)
-   answered;
+   server's own timestamps, and how many 429s a server enforcing that rate (more than --rate
+   in any sliding 1 s window) answered;
 4. the worker process's peak RSS at 10,000 and at --recipients.
 
 A database of its own is created on the server of --database-url (or TEST_DATABASE_URL) and
@@ -126,7 +127,7 @@ class Server:
 
 async def _deliver(url: str, base: str, concurrency: int, rate: float | None) -> None:
     from bot import database
-    from bot.app import delivery_bots
+    from bot.app import delivery_senders
     from bot.delivery import DeliveryConfig, DeliveryWorker
     from bot.settings import Settings
 
@@ -139,8 +140,8 @@ async def _deliver(url: str, base: str, concurrency: int, rate: float | None) ->
     config = DeliveryConfig(
         rates={"telegram": rate}, concurrency=concurrency, idle_poll=0.01, recover_every=3600,
     )
-    async with delivery_bots(settings, sessions) as bots:
-        worker = DeliveryWorker(sessions, bots, config)
+    async with delivery_senders(settings, sessions) as senders:
+        worker = DeliveryWorker(sessions, senders, config)
         started = time.perf_counter()
         await worker.drain(timeout=3600)
         seconds = time.perf_counter() - started
@@ -188,7 +189,8 @@ async def ceiling(base: str, count: int, concurrency: int) -> float:
 
 
 async def ptb_ceiling(base: str, count: int, concurrency: int) -> float:
-    """sendMessage/s of a bare ExtBot (no database): what one worker process can reach."""
+    """sendMessage/s of a bare ExtBot (no database): what one worker process reached when it
+    sent through python-telegram-bot (before bot/telegram_sender.py)."""
     from telegram.ext import Defaults, ExtBot
     from telegram.request import HTTPXRequest
 
@@ -269,7 +271,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"1. ceiling, bare aiohttp client:       {top:8.0f} sendMessage/s")
             ptb = await ptb_ceiling(server.base_url, min(n, 5000), c)
             print(f"   a bare python-telegram-bot ExtBot:  {ptb:8.0f} sendMessage/s "
-                  f"(the library the worker sends through)")
+                  f"(for comparison: the worker sends through bot/telegram_sender.py)")
             small = min(10000, n)
             await enqueue(url, small)
             result = await deliver(url, server.base_url, c, None)

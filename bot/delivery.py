@@ -1,4 +1,5 @@
-"""The delivery worker: sends what the outbox (models/outbox.py) holds, on each channel's bot,
+"""The delivery worker: sends what the outbox (models/outbox.py) holds, through each channel's
+sender (Telegram: the lean bot/telegram_sender.py; Zalo: its bot on the bridge, BotSender),
 within the platform's limits, and records what happened.
 
 It runs inside `unionbot run` (started and stopped by bot.app.running) and alone as
@@ -9,13 +10,17 @@ One loop per worker:
 
 1. now and then, put back rows a dead worker left "sending" (`recover_expired`; logged with
    their number: only these may arrive twice);
-2. claim as many due rows as there are free places (`concurrency` minus the rows claimed and
-   not yet recorded) and reserve their send times from the channel's shared rate, in one
-   transaction;
-3. each row is sent by its own task at its reserved time;
-4. results are written in batches as they come back, and only then are the places free again.
-   So a worker never has more than `concurrency` rows "sending" in the database: a crash
-   leaves at most that many to be flagged.
+2. in one transaction: write the results that came back (only then are their places free
+   again), claim as many due rows as there are free places (`concurrency` minus the rows
+   claimed and not yet recorded) and reserve their send times from the channel's shared rate;
+3. each row is sent by its own task at its reserved time, held back if need be by the
+   channel's pacer (_Pacer: never more than the rate in any second as the platform counts,
+   however late an earlier send left or arrived);
+4. the loop waits until half the places are free (or `batch_wait` after the first result),
+   so the database sees batches, not one transaction per message.
+
+So a worker never has more than `concurrency` rows "sending" in the database: a crash leaves
+at most that many to be flagged.
 
 What a platform's answer means:
 * 429 (RetryAfter): the row goes back to pending after `retry_after`, and the channel's shared
@@ -32,6 +37,7 @@ Logs name rows, accounts and channels by id, never the text or the recipient.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -41,7 +47,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -75,8 +81,9 @@ class DeliveryConfig:
     # Results are written and rows claimed once half the places are free or this long after
     # the first result came back: one transaction per batch, not per message.
     batch_wait: float = 0.05
-    # Send times are reserved a little under the rate: a send that leaves a few milliseconds
-    # late must not put one too many into a second (Telegram counts sliding windows).
+    # Send times are reserved a little under the rate, so that sends of several workers a few
+    # milliseconds late do not put one too many into Telegram's sliding second; within a
+    # worker the pacer (_Pacer) holds the rate at the moment of sending.
     rate_margin: float = 0.98
 
     @classmethod
@@ -123,13 +130,96 @@ class Stats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
+class _Pacer:
+    """Never more than `count` (the rate, at least 1) sends of a channel in any `window` (a
+    second; longer for a rate under 1) as the platform counts them: on arrival, which may be
+    later than departure (a stalled process, a busy server). A send arrived before its answer
+    came back, so the next send may leave only `window` after the answers of all sends but the
+    last `count - 1` came back. The reserved send times are spaced under the rate, so this
+    rarely holds a send back; it does when an earlier send may have arrived late, and it lets
+    sends that left late catch up no faster than the window allows."""
+
+    # A send whose answer is this late no longer holds the others back (a stuck connection
+    # must not stop the channel until its timeout); a 429 would then pause the channel.
+    STALL = 1.0
+    EPSILON = 0.002
+
+    def __init__(self, rate: float) -> None:
+        self.count = max(1, int(rate))
+        self.window = max(1.0, self.count / rate) + self.EPSILON
+        self.recent: collections.deque[list[float | None]] = collections.deque()
+        self.older: list[list[float | None]] = []  # beyond the last count-1, still unanswered
+        self.answered = float("-inf")  # the latest answer among the older ones
+
+    def ready(self, now: float) -> float:
+        """The earliest time the next send may leave."""
+        waiting = []
+        for departed, answered in self.older:
+            if answered is not None:
+                self.answered = max(self.answered, answered)
+            elif now - departed >= self.STALL:  # type: ignore[operator]
+                self.answered = max(self.answered, departed + self.STALL)  # type: ignore[operator]
+            else:
+                waiting.append([departed, answered])
+        self.older = waiting
+        if waiting:
+            return now + 0.005  # look again when it may have answered
+        return self.answered + self.window
+
+    def left(self, now: float) -> list[float | None]:
+        """A send leaves now; set the returned record's [1] when its answer comes back."""
+        record: list[float | None] = [now, None]
+        self.recent.append(record)
+        if len(self.recent) >= self.count:
+            self.older.append(self.recent.popleft())
+        return record
+
+
+class Sender(Protocol):
+    """How a worker reaches one channel: delivers one row, returns the platform's message id.
+    Telegram: bot.telegram_sender.TelegramSender; Zalo: BotSender around the bridge's bot.
+    Raises the python-telegram-bot errors the module docstring lists."""
+
+    async def send(self, row: OutboxMessage) -> str | None: ...
+
+
+class BotSender:
+    """A python-telegram-bot bot as a Sender (Zalo's bot talks through the bridge; its
+    Defaults give parse_mode HTML)."""
+
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+
+    async def send(self, row: OutboxMessage) -> str | None:
+        chat_id = int(row.chat_id)
+        markup = None
+        if row.buttons:
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(**button) for button in line] for line in row.buttons]
+            )
+        media = row.media or {}
+        source = media.get("file_id") or media.get("url")
+        if media.get("kind") == "photo" and source:
+            message = await self.bot.send_photo(
+                chat_id, source, caption=row.text, reply_markup=markup
+            )
+        elif media.get("kind") == "document" and source:
+            message = await self.bot.send_document(
+                chat_id, source, caption=row.text, reply_markup=markup
+            )
+        else:
+            message = await self.bot.send_message(chat_id, row.text, reply_markup=markup)
+        message_id = getattr(message, "message_id", None)
+        return None if message_id is None else str(message_id)
+
+
 class DeliveryWorker:
     """Claims, sends and records outbox rows until stopped (see the module docstring)."""
 
     def __init__(
         self,
         sessions: SessionFactory,
-        bots: dict[str, Any],
+        senders: dict[str, Sender],
         config: DeliveryConfig,
         *,
         worker_id: str | None = None,
@@ -137,7 +227,7 @@ class DeliveryWorker:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.sessions = sessions
-        self.bots = bots
+        self.senders = senders
         self.config = config
         self.id = worker_id or new_worker_id()
         self.clock = clock
@@ -149,6 +239,10 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._paused_until: dict[str, float] = {}
+        # The pacer: per channel, the times the last sends left this worker (see _Pacer).
+        self._pacers: dict[str, _Pacer] = {
+            channel: _Pacer(rate) for channel, rate in config.rates.items() if rate is not None
+        }
         self._task: asyncio.Task[None] | None = None
         self._last_recovery = float("-inf")
 
@@ -170,6 +264,10 @@ class DeliveryWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+
+    def wake(self) -> None:
+        """New rows were committed: look now rather than at the next idle poll."""
+        self._wake.set()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -236,60 +334,91 @@ class DeliveryWorker:
     # --- one round ---------------------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Records what came back, recovers dead claims when due, claims and starts what fits;
-        returns how many rows it claimed."""
-        await self._record()
-        if self.clock() - self._last_recovery >= self.config.recover_every:
-            await self.recover()
+        """One transaction: writes the results that came back (freeing their places),
+        recovers dead claims when due, claims what fits and reserves its send times; then
+        starts the sends. Returns how many rows it claimed."""
+        done, self._done = self._done, []
+        claims: list[tuple[Sender, list[OutboxMessage], float, float | None]] = []
+        recovered = 0
+        try:
+            async with self.sessions() as session:
+                if done:
+                    await self._write(session, done)
+                if self.clock() - self._last_recovery >= self.config.recover_every:
+                    recovered = await self._recover(session)
+                free = self.config.concurrency - (len(self._claimed) - len(done))
+                for channel, sender in self.senders.items():
+                    if free <= 0 or self._stopping.is_set():
+                        break
+                    rows, start, rate = await self._claim(session, channel, free)
+                    if rows:
+                        claims.append((sender, rows, start, rate))
+                        free -= len(rows)
+                await session.commit()
+        except BaseException:
+            self._done[:0] = done  # not written: they go with the next transaction
+            raise
+        self._forget(done)
+        self._recovered(recovered)
         claimed = 0
-        for channel, bot in self.bots.items():
-            free = self.config.concurrency - len(self._claimed)
-            if free <= 0 or self._stopping.is_set():
-                break
-            claimed += await self._claim(channel, bot, free)
+        for sender, rows, start, rate in claims:
+            for index, row in enumerate(rows):
+                at = start + index / rate if rate is not None else start
+                assert row.id is not None
+                self._claimed[row.id] = asyncio.create_task(self._send(sender, row, at))
+            claimed += len(rows)
         return claimed
 
     async def recover(self) -> int:
-        self._last_recovery = self.clock()
+        """Puts back rows a dead worker left "sending" (lease expired); returns how many."""
         async with self.sessions() as session:
-            count = await outbox.recover_expired(
-                session, now=self._now(), lease=timedelta(seconds=self.config.lease)
-            )
+            count = await self._recover(session)
             await session.commit()
+        self._recovered(count)
+        return count
+
+    async def _recover(self, session: Any) -> int:
+        self._last_recovery = self.clock()
+        return await outbox.recover_expired(
+            session, now=self._now(), lease=timedelta(seconds=self.config.lease)
+        )
+
+    def _recovered(self, count: int) -> None:
         if count:
             self.stats.recovered += count
             log.warning(
                 "put back %d outbox rows left sending by a worker that stopped; they may "
                 "arrive twice (flagged resent_after_crash)", count,
             )
-        return count
 
-    async def _claim(self, channel: str, bot: Any, limit: int) -> int:
+    async def _claim(
+        self, session: Any, channel: str, limit: int
+    ) -> tuple[list[OutboxMessage], float, float | None]:
+        """Claims up to `limit` rows of `channel`; returns them, the first send time and the
+        reserved rate (None: unthrottled, all go at once)."""
         rate = self.config.rates.get(channel)
-        async with self.sessions() as session:
-            now = self.clock()
-            rows = await outbox.claim(
-                session, worker=self.id, channel=channel, limit=limit,
-                now=datetime.fromtimestamp(now, UTC),
-                per_chat_interval=timedelta(seconds=self.config.per_chat_interval),
-            )
-            start = now
-            if rows and rate is not None:
-                rate *= self.config.rate_margin
-                start = await outbox.reserve_slots(
-                    session, channel=channel, count=len(rows), rate=rate, now=now
-                )
-            await session.commit()
-        for index, row in enumerate(rows):
-            at = start + index / rate if rate is not None else now
-            assert row.id is not None
-            self._claimed[row.id] = asyncio.create_task(self._send(bot, row, at))
-        return len(rows)
+        now = self.clock()
+        rows = await outbox.claim(
+            session, worker=self.id, channel=channel, limit=limit,
+            now=datetime.fromtimestamp(now, UTC),
+            per_chat_interval=timedelta(seconds=self.config.per_chat_interval),
+        )
+        if not rows or rate is None:
+            return rows, now, None
+        rate *= self.config.rate_margin
+        start = await outbox.reserve_slots(
+            session, channel=channel, count=len(rows), rate=rate, now=now
+        )
+        return rows, start, rate
 
-    async def _send(self, bot: Any, row: OutboxMessage, at: float) -> None:
+    async def _send(self, sender: Sender, row: OutboxMessage, at: float) -> None:
         channel = row.channel
+        pacer = self._pacers.get(channel)
         while True:
-            delay = max(at, self._paused_until.get(channel, 0.0)) - self.clock()
+            ready = max(at, self._paused_until.get(channel, 0.0))
+            if pacer is not None:
+                ready = max(ready, pacer.ready(self.clock()))
+            delay = ready - self.clock()
             if delay <= 0:
                 break
             await self.sleep(delay)
@@ -297,16 +426,21 @@ class DeliveryWorker:
         if paused > at:
             # A 429 came after this row's time was reserved: back to the outbox, to be claimed
             # with a fresh time, rather than all such rows leaving together when the pause ends.
-            self._done.append(_Done(row, outbox.retry(
+            self._result(_Done(row, outbox.retry(
                 row.id, at=datetime.fromtimestamp(paused, UTC), attempts=row.attempts,  # type: ignore[arg-type]
                 error="waited for the rate limit",
             )))
-            self._wake.set()
             return
+        # No await between the check above and this: the pacer counts this send now.
+        record = pacer.left(self.clock()) if pacer is not None else None
         attempts = row.attempts + 1
         self._started.add(row.id)  # type: ignore[arg-type]
         try:
-            message = await self._deliver(bot, row)
+            try:
+                message_id = await sender.send(row)
+            finally:
+                if record is not None:
+                    record[1] = self.clock()  # it arrived by now, if at all
         except RetryAfter as error:
             wait = _seconds(getattr(error, "_retry_after", 1))
             until = self.clock() + wait
@@ -331,11 +465,18 @@ class DeliveryWorker:
             done = self._transient(row, attempts, error)
         else:
             done = _Done(row, outbox.sent(
-                row.id, message_id=str(getattr(message, "message_id", "")) or None,  # type: ignore[arg-type]
+                row.id, message_id=message_id,  # type: ignore[arg-type]
                 attempts=attempts, now=self._now(),
             ))
+        self._result(done)
+
+    def _result(self, done: _Done) -> None:
+        """A result came back; wakes the loop only when _settle would act on it (the first
+        result starts the batch wait; half the places free ends it), not once per message."""
         self._done.append(done)
-        self._wake.set()
+        if (len(self._done) == 1
+                or len(self._claimed) - len(self._done) <= self.config.concurrency // 2):
+            self._wake.set()
 
     def _transient(self, row: OutboxMessage, attempts: int, error: BaseException) -> _Done:
         if attempts >= self.config.max_attempts:
@@ -348,45 +489,39 @@ class DeliveryWorker:
             error=_reason(error),
         ))
 
-    @staticmethod
-    async def _deliver(bot: Any, row: OutboxMessage) -> Any:
-        chat_id = int(row.chat_id)
-        markup = None
-        if row.buttons:
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(**button) for button in line] for line in row.buttons]
-            )
-        media = row.media or {}
-        source = media.get("file_id") or media.get("url")
-        if media.get("kind") == "photo" and source:
-            return await bot.send_photo(chat_id, source, caption=row.text, reply_markup=markup)
-        if media.get("kind") == "document" and source:
-            return await bot.send_document(
-                chat_id, source, caption=row.text, reply_markup=markup
-            )
-        return await bot.send_message(chat_id, row.text, reply_markup=markup)
-
     async def _record(self) -> None:
-        """Writes the results that came back, in one transaction; frees their places."""
+        """Writes the results that came back, in a transaction of their own; frees their
+        places (on the way out: a round writes them with its claim)."""
         if not self._done:
             return
         done, self._done = self._done, []
-        async with self.sessions() as session:
-            await outbox.record(session, [d.result for d in done], worker=self.id)
-            for item in done:
-                if item.pause_until is not None:
-                    await outbox.pause_channel(
-                        session, channel=item.row.channel, until=item.pause_until
-                    )
-                if item.blocked:
-                    other = await outbox.mark_blocked(session, item.row, now=self._now())
-                    log.info(
-                        "identity %s blocked the bot; row %s %s", item.row.identity_id,
-                        item.row.id,
-                        f"queued again as row {other.id} on {other.channel}" if other
-                        else "has no other account to go to",
-                    )
-            await session.commit()
+        try:
+            async with self.sessions() as session:
+                await self._write(session, done)
+                await session.commit()
+        except BaseException:
+            self._done[:0] = done
+            raise
+        self._forget(done)
+
+    async def _write(self, session: Any, done: list[_Done]) -> None:
+        await outbox.record(session, [d.result for d in done], worker=self.id)
+        for item in done:
+            if item.pause_until is not None:
+                await outbox.pause_channel(
+                    session, channel=item.row.channel, until=item.pause_until
+                )
+            if item.blocked:
+                other = await outbox.mark_blocked(session, item.row, now=self._now())
+                log.info(
+                    "identity %s blocked the bot; row %s %s", item.row.identity_id,
+                    item.row.id,
+                    f"queued again as row {other.id} on {other.channel}" if other
+                    else "has no other account to go to",
+                )
+
+    def _forget(self, done: list[_Done]) -> None:
+        """After the commit: the places of `done` are free again."""
         for item in done:
             self._claimed.pop(item.row.id, None)  # type: ignore[arg-type]
             self._started.discard(item.row.id)  # type: ignore[arg-type]

@@ -75,7 +75,6 @@ EXPORT_PAGE = 1000
 SCREEN_MAX_CHARS = 3900
 
 _TAGS = re.compile(r"<[^>]+>")
-_CANCELLABLE = (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING)
 _ANSWERED = (AnnouncementStatus.SENT, AnnouncementStatus.CANCELLED)
 
 Buttons = list[list[tuple[str, str]]]
@@ -354,10 +353,7 @@ def _view_screen(
                 buttons.append(
                     [(context.t("announcements.follow_up_button"), f"ann:f:{ident}")]
                 )
-        running = progress.pending > 0 or progress.in_flight > 0
-        if announcement.status in _CANCELLABLE or (
-            announcement.status == AnnouncementStatus.SENT and running
-        ):
+        if not tracking.finished:  # the original or one of its follow-ups still going out
             buttons.append([(context.t("announcements.cancel_button"), f"ann:c:{ident}")])
     buttons.append([(context.t("announcements.back_to_list"), "ann:l:0")])
     return _fitted("\n".join(lines)), buttons

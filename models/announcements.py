@@ -475,24 +475,43 @@ async def _claim_status(
     await session.refresh(announcement)
 
 
+async def _running(session: AsyncSession, announcement: Announcement) -> bool:
+    """Whether anything of it may still go out (queued or to be queued)."""
+    if announcement.status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING):
+        return True
+    if announcement.status != AnnouncementStatus.SENT:
+        return False
+    progress = await outbox.progress(session, source_of(announcement))
+    return bool(progress.pending or progress.in_flight)
+
+
 async def cancel(
     session: AsyncSession, actor: Actor, announcement: Announcement, *, now: datetime
 ) -> int:
-    """Stops a scheduled or running announcement: nothing more is queued, the rows not yet sent
-    are cancelled (what was sent stays). Returns how many messages will not be sent."""
+    """Stops a scheduled or running announcement and its running follow-ups: nothing more is
+    queued, the rows not yet sent are cancelled (what was sent stays). Returns how many
+    messages will not be sent."""
     require_official(actor)
     allowed = [AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING, AnnouncementStatus.SENT]
     await session.refresh(announcement)  # the scheduler may have moved it on since it was read
-    if announcement.status == AnnouncementStatus.SENT:
-        progress = await outbox.progress(session, source_of(announcement))
-        if progress.pending == 0 and progress.in_flight == 0:
+    follow_ups = [
+        item for item in await follow_ups_of(session, announcement)
+        if await _running(session, item)
+    ]
+    targets = [announcement] if await _running(session, announcement) else []
+    if not targets and not follow_ups:
+        if announcement.status == AnnouncementStatus.SENT:
             raise NotAllowed("announcement_already_delivered")
-    await _claim_status(
-        session, announcement, allowed,
-        status=AnnouncementStatus.CANCELLED, cancelled_at=now, updated_at=now,
-    )
-    stopped = await outbox.cancel(session, source_of(announcement))
-    await _audit(session, actor, "announcement_cancelled", announcement, stopped=stopped)
+        raise NotAllowed(f"announcement_already_{announcement.status}")
+    stopped = 0
+    for item in [*targets, *follow_ups]:
+        await _claim_status(
+            session, item, allowed,
+            status=AnnouncementStatus.CANCELLED, cancelled_at=now, updated_at=now,
+        )
+        rows = await outbox.cancel(session, source_of(item))
+        await _audit(session, actor, "announcement_cancelled", item, stopped=rows)
+        stopped += rows
     return stopped
 
 

@@ -727,6 +727,32 @@ async def test_a_follow_up_goes_only_to_who_has_not_acknowledged(
         await ann.follow_up(session, actor, await _stored(session, again_id), now=later)  # type: ignore[arg-type]
 
 
+async def test_cancelling_a_delivered_original_stops_its_follow_up_still_going_out(
+    engine: AsyncEngine, session: AsyncSession,
+) -> None:
+    _, official, _ = await _district(session, members=3)
+    actor = await actor_of(session, official)
+    original_id = await _queue_now(engine, session, actor, everyone(ack_requested=True))
+    await _deliver(session, now=NOW)
+    later = NOW + timedelta(hours=1)
+    again = await ann.follow_up(session, actor, await _stored(session, original_id), now=later)
+    await session.commit()
+    again_id = again.id
+    assert await scheduler_for(engine, Clock(later)).tick() == 4  # nobody acknowledged
+    await _deliver(session, now=later, limit=1)
+
+    original = await _stored(session, original_id)
+    assert await ann.cancel(session, actor, original, now=later) == 3
+    await session.commit()
+    assert (await _stored(session, original_id)).status == ann.AnnouncementStatus.SENT
+    assert (await _stored(session, again_id)).status == ann.AnnouncementStatus.CANCELLED  # type: ignore[arg-type]
+    progress = await outbox.progress(session, ann.source_of(await _stored(session, again_id)))  # type: ignore[arg-type]
+    assert (progress.sent, progress.cancelled) == (1, 3)
+    assert (await ann.tracking(session, await _stored(session, original_id))).finished
+    with pytest.raises(NotAllowed, match="announcement_already_delivered"):
+        await ann.cancel(session, actor, await _stored(session, original_id), now=later)
+
+
 async def test_who_has_not_acknowledged_pages_by_member_and_counts_a_member_once(
     engine: AsyncEngine, session: AsyncSession,
 ) -> None:

@@ -61,6 +61,7 @@ from handlers import (
     movements,
     onboarding,
     privacy,
+    reminders,
     roster,
     units,
 )
@@ -95,7 +96,7 @@ def register_handlers(application: UnionApplication) -> None:
         units, roster, invites, approvals, directory, privacy,
         movements, movement_units, movement_admin, movement_reports,
         initiative_reports, initiatives, initiative_review, achievements,
-        announce, announcements,
+        announce, announcements, reminders,
     ):
         for handler in feature.handlers():
             application.add_handler(handler, group=GROUP_FEATURES)

@@ -15,6 +15,7 @@ tick makes that tick run once more.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,8 +25,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.database import SessionFactory
 from bot.i18n import Translator
 from bot.settings import Settings
-from models import announcements
-from models.access import Actor, actor_for
+from models import announcements, reminders
+from models.access import Actor, author_actor
+from models.org import OrgUnit
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ class Scheduler:
     # --- the tick ----------------------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Queues every announcement due now; returns how many messages were queued."""
+        """Queues every announcement and reminder due now; returns how many messages were
+        queued."""
         if self._stopping:
             return 0
         if self._lock.locked():
@@ -101,10 +104,11 @@ class Scheduler:
         async with self._lock:
             while True:
                 self._again = False
-                try:
-                    queued += await self._announcements()
-                except Exception:  # one bad tick must not stop the clock
-                    log.exception("scheduler tick failed")
+                for step in (self._announcements, self._reminders):
+                    try:
+                        queued += await step()
+                    except Exception:  # one bad step must not stop the clock
+                        log.exception("scheduler tick failed in %s", step.__name__)
                 if not self._again or self._stopping:
                     break
         return queued
@@ -157,9 +161,108 @@ class Scheduler:
         announcement = await session.get(announcements.Announcement, announcement_id)
         if announcement is None:
             return None
-        identity = await announcements.author_identity(session, announcement)
-        if identity is None:
-            return None
-        return await actor_for(
-            session, identity, admin_telegram_ids=self.settings.admin_telegram_ids
+        return await author_actor(
+            session, identity_id=announcement.author_identity_id,
+            member_id=announcement.author_member_id,
+            admin_telegram_ids=self.settings.admin_telegram_ids,
         )
+
+    # --- reminders ---------------------------------------------------------------------------
+
+    async def _reminders(self) -> int:
+        """Claims the reminders due now (a run row each: inserting it is the claim) and the runs
+        a dead process left half-queued, records the ones no longer useful as skipped, then
+        queues each claimed run."""
+        now, tz = self.clock(), self.settings.tz
+        async with self.sessions() as session:
+            send, skip = await reminders.due_deadline_reminders(session, now=now, tz=tz)
+            events = await reminders.claim_due_events(session, now=now, tz=tz)
+            for due in skip:
+                late = due.deadline_at is not None and now >= due.deadline_at
+                if await reminders.claim_run(session, due, now=now,
+                                             skip="late" if late else "superseded") is None:
+                    continue  # another process recorded (and logged) it
+                log.info("reminder %s of %s %s due %s skipped: %s", due.category,
+                         due.source_type, due.source_id, due.due_at.isoformat(),
+                         "its deadline has passed" if late else "a later one is sent")
+            claimed = []
+            for due in send:
+                run_id = await reminders.claim_run(session, due, now=now)
+                if run_id is not None:
+                    claimed.append(run_id)
+            for due in events:
+                if now - due.due_at > reminders.EVENT_LATE:
+                    if await reminders.claim_run(session, due, now=now, skip="late") is None:
+                        continue
+                    log.info("event reminder %s due %s skipped: too late", due.source_id,
+                             due.due_at.isoformat())
+                    continue
+                run_id = await reminders.claim_run(session, due, now=now)
+                if run_id is not None:
+                    claimed.append(run_id)
+            claimed += await reminders.runs_to_resume(session, now=now)
+            await session.commit()
+        queued = 0
+        for run_id in claimed:
+            if self._stopping:
+                await self._release_run(run_id)
+                continue
+            try:
+                queued += await self.queue_run(run_id)
+            except Exception:
+                log.exception("reminder run %s could not be queued", run_id)
+        return queued
+
+    async def _release_run(self, run_id: int) -> None:
+        async with self.sessions() as session:
+            await reminders.release_run(session, run_id)
+            await session.commit()
+
+    async def queue_run(self, run_id: int) -> int:
+        """Queues one claimed reminder run batch by batch, each committed."""
+        queued = 0
+        while True:
+            async with self.sessions() as session:
+                run = await session.get(reminders.ReminderRun, run_id)
+                actor, sender = None, None
+                if run is not None and run.category == reminders.Category.EVENT:
+                    actor, sender = await self._event_author(session, run.source_id)
+                now = self.clock()
+
+                render = functools.partial(
+                    self._render_reminder, now=now, sender=sender
+                )
+
+                batch = await reminders.queue_run_batch(
+                    session, run_id, now=now, tz=self.settings.tz, render=render, actor=actor,
+                    batch_size=self.batch_size,
+                )
+                await session.commit()
+            queued += batch.queued
+            if batch.queued:
+                self.on_queued()
+            if batch.done or self._stopping:
+                if not batch.done:
+                    await self._release_run(run_id)
+                if queued:
+                    log.info("reminder run %s: %d messages queued", run_id, queued)
+                return queued
+
+    def _render_reminder(  # type: ignore[no-untyped-def]
+        self, run, source, deadline, channel, locale, *, now: datetime, sender: str | None
+    ):
+        return reminders.render(
+            run, source, deadline, channel, locale or self.settings.default_locale,
+            t=self.translator.t, tz=self.settings.tz, now=now, sender=sender,
+        )
+
+    async def _event_author(self, session, event_id: int) -> tuple[Actor | None, str | None]:  # type: ignore[no-untyped-def]
+        event = await session.get(reminders.EventReminder, event_id)
+        if event is None:
+            return None, None
+        unit = await session.get(OrgUnit, event.unit_id) if event.unit_id else None
+        actor = await author_actor(
+            session, identity_id=event.author_identity_id, member_id=event.author_member_id,
+            admin_telegram_ids=self.settings.admin_telegram_ids,
+        )
+        return actor, unit.name if unit else None

@@ -17,6 +17,14 @@ The flow:
   sent as members receive it; its "Đã nhận" button is harmless here ("anw:noop").
 * "anw:edit:<id>" (a button of /announcements for drafts) loads a saved draft: saving updates
   it, sending releases it.
+* An event reminder (issue 8) is the same draft sent by a rule: the schedule question ("🕒 Hẹn
+  giờ gửi") offers "🔔 Nhắc lịch (lặp lại)" ("anw:ev"), which asks the reminder's name, then the
+  rule with buttons (once at a typed time, every day, every week on a weekday, every month on
+  a day or the last day), then the time of day, and shows a summary with the next three times
+  and the exact count before creating it (models.reminders.create_event_reminder). The menu
+  itself stays at nine options (a Zalo list page). Attachments and the acknowledgement button
+  are not sent with reminders: the summary says so. A day of the month is typed at a question
+  without buttons, since on Zalo a typed number would pick a listed option.
 
 What is being written waits in user_data (persisted), and the conversation's state is stored
 before each question, so a restart resumes where the official was. Callback payloads start
@@ -29,6 +37,8 @@ import html
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +56,7 @@ from bot.context import UnionContext
 from handlers import common
 from models import announcements as ann
 from models import audience as audiences
+from models import reminders as rem
 from models.access import Actor, require_official
 from models.audience import Audience, AudienceDescription, AudienceRole, MovementCriterion
 from models.base import utcnow
@@ -63,6 +74,10 @@ TYPING_TEXT = "typing_text"
 ATTACHING = "attaching"
 CHOOSING = "choosing"  # the menu and its submenus: buttons only
 TYPING_TIME = "typing_time"
+TYPING_REMINDER_TITLE = "typing_reminder_title"
+TYPING_REMINDER_ONCE = "typing_reminder_once"  # "dd/mm/yyyy HH:MM"
+TYPING_REMINDER_DAY = "typing_reminder_day"  # a day of the month, 1–28 or "cuối"
+TYPING_REMINDER_TIME = "typing_reminder_time"  # "HH:MM"
 
 END = ConversationHandler.END
 CONVERSATION = "announce"
@@ -428,6 +443,8 @@ def _question(context: UnionContext, draft: dict[str, Any], key: str) -> Screen:
     ]
     if key == "anw.ask_attachment" and draft.get("media"):
         rows.insert(0, [(context.t("anw.remove_attachment"), "anw:rm")])
+    if key == "anw.ask_time":  # or sent again and again: an event reminder
+        rows.insert(0, [(context.t("evr.instead"), "anw:ev")])
     return context.t(key, max=FILE_MAX_MB), common.keyboard(rows)
 
 
@@ -994,6 +1011,376 @@ async def toggled_no_initiative(
     )
 
 
+# --- event reminders: the draft sent by a rule ---------------------------------------------------
+
+# The reminder being set up, inside the draft: {"title", "kind", "weekday", "day", "hour",
+# "minute", "at" (a one-off's time, ISO)}.
+REMINDER = "reminder"
+WEEKDAY_LABELS = (
+    "evr.weekday_mon", "evr.weekday_tue", "evr.weekday_wed", "evr.weekday_thu",
+    "evr.weekday_fri", "evr.weekday_sat", "evr.weekday_sun",
+)
+KIND_LABELS = {
+    rem.RuleKind.ONCE: "evr.kind_once",
+    rem.RuleKind.DAILY: "evr.kind_daily",
+    rem.RuleKind.WEEKLY: "evr.kind_weekly",
+    rem.RuleKind.MONTHLY: "evr.kind_monthly",
+}
+# Days of the month offered as buttons; any other is typed.
+MONTH_DAYS_OFFERED = (1, 15)
+NEXT_SHOWN = 3
+
+
+def rule_in_words(
+    context: UnionContext, parts: rem.RuleParts, *, rule: str, at: datetime | None
+) -> str:
+    """"Thứ Hai hằng tuần lúc 07:00", "Ngày cuối tháng lúc 16:00", "Một lần lúc 07:30
+    01/12/2026" … (`at`: a one-off's time)."""
+    if parts.kind == rem.RuleKind.ONCE and at is not None:
+        local = at.astimezone(context.services.settings.tz)
+        return context.t("evr.rule_once", time=f"{local:%H:%M}", date=f"{local:%d/%m/%Y}")
+    if parts.hour is None or parts.minute is None:
+        return context.t("evr.rule_other", rule=rule)
+    hm = f"{parts.hour:02d}:{parts.minute:02d}"
+    if parts.kind == rem.RuleKind.DAILY:
+        return context.t("evr.rule_daily", time=hm)
+    if parts.kind == rem.RuleKind.WEEKLY and parts.weekday is not None:
+        return context.t("evr.rule_weekly", weekday=context.t(WEEKDAY_LABELS[parts.weekday]),
+                         time=hm)
+    if parts.kind == rem.RuleKind.MONTHLY and parts.day == "last":
+        return context.t("evr.rule_month_last", time=hm)
+    if parts.kind == rem.RuleKind.MONTHLY and parts.day is not None:
+        return context.t("evr.rule_monthly", day=parts.day, time=hm)
+    return context.t("evr.rule_other", rule=rule)
+
+
+def _reminder(draft: dict[str, Any]) -> dict[str, Any]:
+    """The reminder being set up (a stale button after it was created or dropped: gone)."""
+    found = draft.get(REMINDER)
+    if not found or not found.get("title"):
+        raise NotFound("anw_draft_gone")
+    return found  # type: ignore[no-any-return]
+
+
+def _parts(reminder: dict[str, Any]) -> rem.RuleParts:
+    return rem.RuleParts(
+        kind=reminder.get("kind") or "", weekday=reminder.get("weekday"),
+        day=reminder.get("day"), hour=reminder.get("hour"), minute=reminder.get("minute"),
+    )
+
+
+def _at(reminder: dict[str, Any]) -> datetime | None:
+    at = reminder.get("at")
+    return datetime.fromisoformat(at) if at else None
+
+
+def _ready_for_reminder(draft: dict[str, Any]) -> None:
+    """A text (sent without its attachment, so a message's limit) and someone chosen."""
+    ann.clean_text(draft.get("text"), has_media=False)
+    if not _chosen(_audience(draft)):
+        raise InvalidInput("audience_empty")
+
+
+def _title_question(context: UnionContext, reminder: dict[str, Any]) -> Screen:
+    rows = []
+    text = context.t("evr.ask_title")
+    if reminder.get("title"):
+        text += "\n\n" + context.t("evr.title_now", title=reminder["title"])
+        rows.append([(context.t("evr.keep_title"), "anw:er")])
+    rows.append([(context.t("common.back"), "anw:m")])
+    return text, common.keyboard(rows)
+
+
+def _rules_screen(context: UnionContext, reminder: dict[str, Any]) -> Screen:
+    """How often: once, every day, every week, every month."""
+    rows = [[(context.t(label), f"anw:ek:{kind}")] for kind, label in KIND_LABELS.items()]
+    rows.append([(context.t("evr.rename"), "anw:ev")])
+    rows.append([(context.t("common.back"), "anw:m")])
+    return context.t("evr.choose_rule", title=reminder["title"]), common.keyboard(rows)
+
+
+def _weekday_screen(context: UnionContext) -> Screen:
+    rows = [[(context.t(label), f"anw:ew:{day}")] for day, label in enumerate(WEEKDAY_LABELS)]
+    rows.append([(context.t("common.back"), "anw:er")])
+    return context.t("evr.choose_weekday"), common.keyboard(rows)
+
+
+def _month_day_screen(context: UnionContext) -> Screen:
+    rows = [
+        [(context.t("evr.month_day", day=day), f"anw:ed:{day}")] for day in MONTH_DAYS_OFFERED
+    ]
+    rows.append([(context.t("evr.month_last"), "anw:ed:last")])
+    rows.append([(context.t("evr.month_other"), "anw:edt")])
+    rows.append([(context.t("common.back"), "anw:er")])
+    return context.t("evr.choose_month_day"), common.keyboard(rows)
+
+
+def _once_question(context: UnionContext) -> Screen:
+    rows = [[(context.t("common.back"), "anw:er")]]
+    return context.t("evr.ask_once"), common.keyboard(rows)
+
+
+def _month_day_question(context: UnionContext) -> Screen:
+    # No buttons: on Zalo a typed number would pick a listed option instead of being the day.
+    return context.t("evr.ask_month_day", max=rem.MONTH_DAY_MAX), None
+
+
+def _time_of_day_question(context: UnionContext) -> Screen:
+    rows = [[(context.t("common.back"), "anw:er")]]
+    return context.t("evr.ask_time_of_day"), common.keyboard(rows)
+
+
+async def _summary_screen(
+    session: AsyncSession, context: UnionContext, actor: Actor, draft: dict[str, Any]
+) -> Screen:
+    """What will be sent, by which rule, its next times (local), who receives it with the
+    exact count, and what is not sent with a reminder."""
+    reminder = _reminder(draft)
+    parts = _parts(reminder)
+    rule = rem.rule_of(parts)
+    at = _at(reminder)
+    if rule == rem.RULE_ONCE:
+        if at is None:
+            raise InvalidInput("reminder_rule_invalid")
+        times = [rem.check_first_at(at, now=utcnow())]
+    else:
+        times = rem.next_fires(rule, after=utcnow(), tz=context.services.settings.tz,
+                               count=NEXT_SHOWN)
+    plain = _plain(draft.get("text") or "")
+    snippet = plain if len(plain) <= SNIPPET else plain[: SNIPPET - 1].rstrip() + "…"
+    described = await _described(session, actor, _audience(draft))
+    lines = [
+        context.t("evr.summary_title", title=reminder["title"]), "",
+        context.t("evr.summary_rule", rule=rule_in_words(context, parts, rule=rule, at=at)),
+        context.t("evr.summary_next"),
+        *(context.t("evr.summary_time", time=context.local_time(moment)) for moment in times),
+        "", context.t("anw.menu_text", text=snippet, length=len(plain)),
+    ]
+    if draft.get("media"):
+        lines.append(context.t("evr.summary_no_attachment"))
+    if draft.get("ack"):
+        lines.append(context.t("evr.summary_no_ack"))
+    lines += ["", *_audience_lines(context, actor, described)]
+    count = described.count if described is not None else 0
+    rows = [
+        [(context.t("evr.create", count=count), "anw:ey")],
+        [(context.t("evr.change_rule"), "anw:er")],
+        [(context.t("common.back"), "anw:m")],
+    ]
+    return "\n".join(lines), common.keyboard(rows)
+
+
+@_tap
+async def asked_reminder(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """Asks the reminder's name (the draft's text and audience are checked first)."""
+    draft = _draft(context)
+    _ready_for_reminder(draft)
+    reminder = draft.setdefault(REMINDER, {})
+    return await _put(update, context, TYPING_REMINDER_TITLE, _title_question(context, reminder))
+
+
+@_tap
+async def showed_rules(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """How often it is sent."""
+    reminder = _reminder(_draft(context))
+    return await _put(update, context, CHOOSING, _rules_screen(context, reminder))
+
+
+@_tap
+async def chose_rule_kind(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """Once (asks the time), every day (asks the hour), every week (asks the weekday), every
+    month (asks the day)."""
+    reminder = _reminder(_draft(context))
+    kind = parts[0]
+    reminder.update(kind=kind, weekday=None, day=None, hour=None, minute=None, at=None)
+    if kind == rem.RuleKind.ONCE:
+        return await _put(update, context, TYPING_REMINDER_ONCE, _once_question(context))
+    if kind == rem.RuleKind.WEEKLY:
+        return await _put(update, context, CHOOSING, _weekday_screen(context))
+    if kind == rem.RuleKind.MONTHLY:
+        return await _put(update, context, CHOOSING, _month_day_screen(context))
+    return await _put(update, context, TYPING_REMINDER_TIME, _time_of_day_question(context))
+
+
+@_tap
+async def chose_weekday(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """The weekday of a weekly reminder; asks the hour."""
+    reminder = _reminder(_draft(context))
+    weekday = int(parts[0])
+    if reminder.get("kind") != rem.RuleKind.WEEKLY or weekday not in range(7):
+        raise InvalidInput("reminder_rule_invalid")
+    reminder["weekday"] = weekday
+    return await _put(update, context, TYPING_REMINDER_TIME, _time_of_day_question(context))
+
+
+@_tap
+async def chose_month_day(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """The day of a monthly reminder (checked by models: a forged 31 is refused); asks the
+    hour."""
+    reminder = _reminder(_draft(context))
+    day = rem.parse_month_day(parts[0])
+    if reminder.get("kind") != rem.RuleKind.MONTHLY:
+        raise InvalidInput("reminder_rule_invalid")
+    reminder["day"] = day
+    return await _put(update, context, TYPING_REMINDER_TIME, _time_of_day_question(context))
+
+
+@_tap
+async def asked_month_day(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """Another day of the month: typed."""
+    reminder = _reminder(_draft(context))
+    if reminder.get("kind") != rem.RuleKind.MONTHLY:
+        raise InvalidInput("reminder_rule_invalid")
+    return await _put(update, context, TYPING_REMINDER_DAY, _month_day_question(context))
+
+
+ReminderStep = Callable[
+    [AsyncSession, Actor, dict[str, Any]], Awaitable[tuple[State, Screen]]
+]
+
+
+async def _reminder_typed(
+    update: Update, context: UnionContext, state: State, question: Screen, apply: ReminderStep
+) -> State:
+    """Takes an answer typed while setting up a reminder: `apply` checks it (raising before it
+    changes anything) and says what to show next; an answer that cannot be used is explained
+    and the question asked again."""
+    async with context.session() as session:
+        try:
+            draft = _draft(context)
+            actor = await _official(session, context, update)
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            _forget(context)
+            return END
+        try:
+            following, screen = await apply(session, actor, draft)
+        except InvalidInput as error:
+            await session.rollback()
+            reason = context.t(f"error.{error.code}", **error.params)
+            return await _send(update, context, state, (f"{reason}\n\n{question[0]}",
+                                                        question[1]))
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            return await _send(
+                update, context, CHOOSING, await _menu_screen(session, context, actor, draft)
+            )
+    return await _send(update, context, following, screen)
+
+
+def _typed_text(update: Update) -> str:
+    return update.effective_message.text or "" if update.effective_message else ""
+
+
+async def received_reminder_title(update: Update, context: UnionContext) -> State:
+    """The reminder's name; asks how often."""
+    typed = _typed_text(update)
+
+    async def apply(
+        session: AsyncSession, actor: Actor, draft: dict[str, Any]
+    ) -> tuple[State, Screen]:
+        title = rem.clean_title(typed)
+        reminder = draft.setdefault(REMINDER, {})
+        reminder["title"] = title
+        return CHOOSING, _rules_screen(context, reminder)
+
+    reminder = (context.user_data or {}).get(DRAFT, {}).get(REMINDER) or {}
+    return await _reminder_typed(update, context, TYPING_REMINDER_TITLE,
+                                 _title_question(context, reminder), apply)
+
+
+async def received_once_time(update: Update, context: UnionContext) -> State:
+    """A one-off's time typed "dd/mm/yyyy HH:MM" (local); the summary."""
+    typed = _typed_text(update)
+
+    async def apply(
+        session: AsyncSession, actor: Actor, draft: dict[str, Any]
+    ) -> tuple[State, Screen]:
+        reminder = _reminder(draft)
+        at = parse_local_datetime(typed, context.services.settings.tz, end_of_day=False)
+        rem.check_first_at(at, now=utcnow())
+        reminder.update(kind=rem.RuleKind.ONCE, at=at.isoformat())
+        return CHOOSING, await _summary_screen(session, context, actor, draft)
+
+    return await _reminder_typed(update, context, TYPING_REMINDER_ONCE, _once_question(context),
+                                 apply)
+
+
+async def received_month_day(update: Update, context: UnionContext) -> State:
+    """A day of the month typed (1–28, or "cuối"); asks the hour."""
+    typed = _typed_text(update)
+
+    async def apply(
+        session: AsyncSession, actor: Actor, draft: dict[str, Any]
+    ) -> tuple[State, Screen]:
+        reminder = _reminder(draft)
+        reminder["day"] = rem.parse_month_day(typed)
+        return TYPING_REMINDER_TIME, _time_of_day_question(context)
+
+    return await _reminder_typed(update, context, TYPING_REMINDER_DAY,
+                                 _month_day_question(context), apply)
+
+
+async def received_time_of_day(update: Update, context: UnionContext) -> State:
+    """The hour of a recurring reminder, typed "HH:MM" (local); the summary."""
+    typed = _typed_text(update)
+
+    async def apply(
+        session: AsyncSession, actor: Actor, draft: dict[str, Any]
+    ) -> tuple[State, Screen]:
+        reminder = _reminder(draft)
+        hour, minute = rem.parse_time_of_day(typed)
+        rem.rule_of(replace(_parts(reminder), hour=hour, minute=minute))
+        reminder.update(hour=hour, minute=minute)
+        return CHOOSING, await _summary_screen(session, context, actor, draft)
+
+    return await _reminder_typed(update, context, TYPING_REMINDER_TIME,
+                                 _time_of_day_question(context), apply)
+
+
+@_tap
+async def created_reminder(
+    update: Update, context: UnionContext, session: AsyncSession, actor: Actor, parts: list[str]
+) -> State:
+    """Creates the event reminder (everything checked again by models), wakes the scheduler.
+    A second tap finds nothing left (the draft is dropped with the first)."""
+    draft = _draft(context)
+    reminder = _reminder(draft)
+    rule = rem.rule_of(_parts(reminder))
+    at = _at(reminder)
+    event = await rem.create_event_reminder(
+        session, actor, title=reminder["title"], text=draft.get("text") or "",
+        audience=_audience(draft), rule=rule, first_at=at if rule == rem.RULE_ONCE else None,
+        now=utcnow(), tz=context.services.settings.tz,
+    )
+    count = await _count(session, actor, draft)
+    await session.commit()
+    _forget(context)
+    context.services.wake_up()
+    log.info("event reminder %s created by identity %s", event.id, actor.identity.id)
+    assert event.next_run_at is not None
+    text = context.t(
+        "evr.created", title=event.title,
+        rule=rule_in_words(context, rem.rule_parts(rule), rule=rule, at=event.next_run_at),
+        next=context.local_time(event.next_run_at), count=count,
+    )
+    return await _put(update, context, END, (text, None))
+
+
 # --- leaving -------------------------------------------------------------------------------------
 
 
@@ -1041,6 +1428,13 @@ def _buttons() -> list[BaseHandler]:  # type: ignore[type-arg]
         CallbackQueryHandler(chose_criterion, pattern=rf"^anw:mc:{ID}:[a-z_]{{1,32}}$"),
         CallbackQueryHandler(cleared_movement, pattern=r"^anw:mx$"),
         CallbackQueryHandler(toggled_no_initiative, pattern=r"^anw:ni$"),
+        CallbackQueryHandler(asked_reminder, pattern=r"^anw:ev$"),
+        CallbackQueryHandler(showed_rules, pattern=r"^anw:er$"),
+        CallbackQueryHandler(chose_rule_kind, pattern=r"^anw:ek:(once|daily|weekly|monthly)$"),
+        CallbackQueryHandler(chose_weekday, pattern=r"^anw:ew:\d$"),
+        CallbackQueryHandler(chose_month_day, pattern=r"^anw:ed:(\d{1,2}|last)$"),
+        CallbackQueryHandler(asked_month_day, pattern=r"^anw:edt$"),
+        CallbackQueryHandler(created_reminder, pattern=r"^anw:ey$"),
         CallbackQueryHandler(stale_button, pattern=r"^anw:"),
     ]
 
@@ -1063,6 +1457,10 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             ],
             CHOOSING: [MessageHandler(text, common.says("anw.use_buttons"))],
             TYPING_TIME: [MessageHandler(text, received_time)],
+            TYPING_REMINDER_TITLE: [MessageHandler(text, received_reminder_title)],
+            TYPING_REMINDER_ONCE: [MessageHandler(text, received_once_time)],
+            TYPING_REMINDER_DAY: [MessageHandler(text, received_month_day)],
+            TYPING_REMINDER_TIME: [MessageHandler(text, received_time_of_day)],
         },
         fallbacks=[
             CommandHandler("cancel", cancel),

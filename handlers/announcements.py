@@ -13,6 +13,10 @@ so a forged one is refused, logged and changes nothing):
   /announce conversation (handlers/announce.py): it is only shown here.
 * members: "ann:ack:<id>" (built by models.announcements.render), "ann:n:<page>" /news pages,
   "ann:ni:<id>" one announcement in full.
+* event reminders (issue 8, created in /announce): "ann:er:<page>" the active ones (the list's
+  "🔔 Lời nhắc định kỳ"), each with its rule in words, its next time and how many its latest
+  runs reached; "ann:ev:<id>" one of them with its runs; "ann:ec:<id>" / "ann:ecy:<id>" cancel
+  (asked, then done). Ids are authorised again by models.reminders.event_reminder_for.
 
 Nothing here waits for typed text, so there is no conversation: each tap stands alone, and the
 acknowledgement works for any member wherever they are.
@@ -46,7 +50,9 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.context import UnionContext
 from handlers import common
+from handlers.announce import rule_in_words
 from models import announcements as model
+from models import reminders as rem
 from models.access import Actor, require_official
 from models.announcements import Announcement, AnnouncementStatus, Tracking
 from models.audience import Audience, AudienceDescription, describe
@@ -54,6 +60,7 @@ from models.base import utcnow
 from models.errors import DomainError, NotAllowed, NotFound
 from models.members import Channel, member_of
 from models.movement_reports import format_count
+from models.org import OrgUnit
 from models.roster import text_cell
 
 log = logging.getLogger(__name__)
@@ -179,6 +186,7 @@ async def _show_list(update: Update, context: UnionContext, page: int) -> None:
             return
         await session.commit()
     text, buttons = _list_screen(context, items, total, page)
+    buttons.append([(context.t("evr.list_button"), "ann:er:0")])
     if update.callback_query is not None:
         await update.callback_query.answer()
     await common.show(update, text, common.keyboard(buttons) if buttons else None)
@@ -795,6 +803,181 @@ async def exported_not_acknowledged(update: Update, context: UnionContext) -> No
     )
 
 
+# --- event reminders (created in /announce) ------------------------------------------------------
+
+EVENT_SOURCE = "event_reminder"  # a run's source_type (models.reminders.claim_due_events)
+EVENTS_PER_PAGE = 5
+RUNS_IN_LIST = 3
+RUNS_IN_VIEW = 10
+
+
+def _event_rule(context: UnionContext, event: rem.EventReminder) -> str:
+    return rule_in_words(context, rem.rule_parts(event.rule), rule=event.rule,
+                         at=event.next_run_at)
+
+
+def _event_next(context: UnionContext, event: rem.EventReminder) -> str:
+    if event.next_run_at is None:
+        return context.t("evr.next_none")
+    return context.t("evr.next", when=context.local_time(event.next_run_at))
+
+
+async def _run_lines(
+    session: AsyncSession, context: UnionContext, event: rem.EventReminder, limit: int
+) -> list[str]:
+    """The latest runs, newest first: when, and how many it reached of those it was queued
+    for (or why it was not sent)."""
+    runs = await rem.runs_of(session, EVENT_SOURCE, event.id)  # type: ignore[arg-type]
+    if not runs:
+        return [context.t("evr.runs_none")]
+    lines = []
+    for run in reversed(runs[-limit:]):
+        when = context.local_time(run.due_at)
+        if run.status == rem.RunStatus.SKIPPED:
+            key = "evr.run_late" if run.reason == "late" else "evr.run_skipped"
+            lines.append(context.t(key, when=when))
+            continue
+        stats = await rem.run_stats(session, run)
+        lines.append(context.t(
+            "evr.run_sent" if run.status == rem.RunStatus.SENT else "evr.run_sending",
+            when=when, reached=_count(context, stats.reached), queued=_count(context, run.queued),
+        ))
+    if len(runs) > limit:
+        lines.append(context.t("evr.runs_more", count=_count(context, len(runs) - limit)))
+    return lines
+
+
+async def _events_screen(
+    session: AsyncSession, context: UnionContext, actor: Actor, page: int
+) -> tuple[str, Buttons]:
+    events = await rem.event_reminders_for(session, actor)
+    back = [(context.t("announcements.back_to_list"), "ann:l:0")]
+    if not events:
+        return context.t("evr.list_empty"), [back]
+    pages = (len(events) + EVENTS_PER_PAGE - 1) // EVENTS_PER_PAGE
+    page = min(page, pages - 1)  # a page that emptied meanwhile: the last one
+    shown = events[page * EVENTS_PER_PAGE : (page + 1) * EVENTS_PER_PAGE]
+    lines = [context.t("evr.list_title", total=_count(context, len(events)))]
+    if pages > 1:
+        lines.append(context.t("announcements.page", page=page + 1, pages=pages))
+    buttons: Buttons = []
+    for number, event in enumerate(shown, start=page * EVENTS_PER_PAGE + 1):
+        lines += ["", context.t("evr.list_line", number=number, title=event.title),
+                  f"   {_event_rule(context, event)}", f"   {_event_next(context, event)}"]
+        lines += [f"   {line}" for line in await _run_lines(session, context, event, RUNS_IN_LIST)]
+        label = event.title if len(event.title) <= BUTTON_SNIPPET else (
+            event.title[: BUTTON_SNIPPET - 1].rstrip() + "…"
+        )
+        buttons.append([(f"{number}. {label}", f"ann:ev:{event.id}")])
+    pager = []
+    if page > 0:
+        pager.append((context.t("common.previous"), f"ann:er:{page - 1}"))
+    if page + 1 < pages:
+        pager.append((context.t("common.next"), f"ann:er:{page + 1}"))
+    if pager:
+        buttons.append(pager)
+    buttons.append(back)
+    return _fitted("\n".join(lines)), buttons
+
+
+async def _event_view(
+    session: AsyncSession, context: UnionContext, actor: Actor, event: rem.EventReminder
+) -> tuple[str, Buttons]:
+    """One event reminder: its rule, next time, who it goes to (with the count as of now), its
+    text and its latest runs."""
+    lines = [context.t("evr.view_title", title=event.title), _event_rule(context, event),
+             _event_next(context, event)]
+    unit = await session.get(OrgUnit, event.unit_id) if event.unit_id else None
+    try:
+        description = await describe(session, actor, Audience.from_dict(event.audience))
+    except DomainError:
+        lines.append(_audience_line(context, context.t("announcements.audience_unknown")))
+    else:
+        words = _audience_words(context, description, unit.name if unit else None)
+        lines.append(_audience_line(context, words))
+        lines.append(context.t(
+            "announcements.audience_count", count=_count(context, description.count)
+        ))
+    lines.append(context.t("announcements.text", snippet=snippet(event.text, SNIPPET_VIEW)))
+    lines += ["", context.t("evr.runs_title")]
+    lines += await _run_lines(session, context, event, RUNS_IN_VIEW)
+    buttons = [
+        [(context.t("evr.cancel_button"), f"ann:ec:{event.id}")],
+        [(context.t("announcements.back"), "ann:er:0")],
+    ]
+    return _fitted("\n".join(lines)), buttons
+
+
+EventStep = Callable[[AsyncSession, Actor, int], Awaitable[tuple[str, Buttons, str | None]]]
+
+
+async def _event_tap(update: Update, context: UnionContext, step: EventStep) -> None:
+    """Runs an official's step on an event reminder page or id (authorised again in models):
+    the screen it returns in place of the one tapped (with an optional note), or a localized
+    refusal, nothing stored."""
+    _stop_live(context, update)
+    query = update.callback_query
+    assert query is not None
+    [number] = common.callback_ids(update)
+    async with context.session() as session:
+        try:
+            actor = await context.actor(session, update)
+            require_official(actor)
+            text, buttons, note = await step(session, actor, number)
+        except DomainError as error:
+            await session.rollback()
+            await common.refuse(update, context, error)
+            return
+        await session.commit()
+    await query.answer(note)
+    await common.show(update, text, common.keyboard(buttons))
+
+
+async def listed_event_reminders(update: Update, context: UnionContext) -> None:
+    """The official's active event reminders (theirs and their scope's)."""
+
+    async def step(session: AsyncSession, actor: Actor, page: int) -> Any:
+        return *await _events_screen(session, context, actor, page), None
+
+    await _event_tap(update, context, step)
+
+
+async def opened_event_reminder(update: Update, context: UnionContext) -> None:
+    """One event reminder with its runs (a forged id is refused)."""
+
+    async def step(session: AsyncSession, actor: Actor, event_id: int) -> Any:
+        event = await rem.event_reminder_for(session, actor, event_id)
+        return *await _event_view(session, context, actor, event), None
+
+    await _event_tap(update, context, step)
+
+
+async def asked_cancel_event_reminder(update: Update, context: UnionContext) -> None:
+    """Asks to confirm cancelling: the runs to come are not sent."""
+
+    async def step(session: AsyncSession, actor: Actor, event_id: int) -> Any:
+        event = await rem.event_reminder_for(session, actor, event_id)
+        buttons = _confirm(context, context.t("evr.cancel_button"), f"ann:ecy:{event.id}",
+                           f"ann:ev:{event.id}")
+        return context.t("evr.cancel_ask", title=event.title), buttons, None
+
+    await _event_tap(update, context, step)
+
+
+async def confirmed_cancel_event_reminder(update: Update, context: UnionContext) -> None:
+    """Cancels it (audited by models); the list of those still active."""
+
+    async def step(session: AsyncSession, actor: Actor, event_id: int) -> Any:
+        event = await rem.event_reminder_for(session, actor, event_id)
+        await rem.cancel_event_reminder(session, actor, event, now=utcnow())
+        log.info("event reminder %s cancelled by identity %s", event.id, actor.identity.id)
+        text, buttons = await _events_screen(session, context, actor, 0)
+        # An answer to a tap holds 200 characters: a long name is cut.
+        title = event.title if len(event.title) <= 80 else event.title[:79].rstrip() + "…"
+        return text, buttons, context.t("evr.cancelled", title=title)
+
+    await _event_tap(update, context, step)
+
 # --- members: acknowledging and reading ----------------------------------------------------------
 
 
@@ -1016,5 +1199,9 @@ def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
         CallbackQueryHandler(asked_delete, pattern=rf"^ann:d:{ID}$"),
         CallbackQueryHandler(confirmed_delete, pattern=rf"^ann:dy:{ID}$"),
         CallbackQueryHandler(browsed_news, pattern=rf"^ann:n:{PAGE}$"),
+        CallbackQueryHandler(listed_event_reminders, pattern=rf"^ann:er:{PAGE}$"),
+        CallbackQueryHandler(opened_event_reminder, pattern=rf"^ann:ev:{ID}$"),
+        CallbackQueryHandler(asked_cancel_event_reminder, pattern=rf"^ann:ec:{ID}$"),
+        CallbackQueryHandler(confirmed_cancel_event_reminder, pattern=rf"^ann:ecy:{ID}$"),
         CallbackQueryHandler(opened_news_item, pattern=rf"^ann:ni:{ID}$"),
     ]

@@ -19,6 +19,7 @@ COMMANDS = [
     ("myinitiatives", "command.myinitiatives"),
     ("record", "command.record"),
     ("news", "command.news"),
+    ("reminders", "command.reminders"),
     ("profile", "command.profile"),
     ("link", "command.link"),
     ("mydata", "command.mydata"),

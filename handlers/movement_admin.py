@@ -39,6 +39,7 @@ from telegram.ext import (
 
 from bot.context import UnionContext
 from handlers import common
+from handlers import reminders as reminder_screens
 from models import movement_admin as admin
 from models.access import Actor, require_official
 from models.base import fold, utcnow
@@ -942,8 +943,12 @@ async def showed_summary(
     )
 
 
-def _fields_screen(context: UnionContext, data: Callable[[str], str], back: str) -> Screen:
+def _fields_screen(
+    context: UnionContext, data: Callable[[str], str], back: str,
+    extra: list[list[tuple[str, str]]] | None = None,
+) -> Screen:
     rows = [[(context.t(FIELD_LABELS[field]), data(field))] for field in FIELDS]
+    rows += extra or []
     rows.append([(context.t("common.back"), back)])
     return context.t("movement_admin.which_field"), common.keyboard(rows)
 
@@ -1146,6 +1151,8 @@ async def _card_screen(
         (context.t("movement_admin.results"), f"mvr:res:{mid}"),
         (context.t("movement_admin.statistics"), f"mvr:st:{mid}"),
     ])
+    if status != MovementStatus.DRAFT:  # what its reminders reached (handlers/reminders.py)
+        rows.append([reminder_screens.figures_button(context, mid)])  # type: ignore[arg-type]
     unions = await admin.grassroots_targeted(session, actor, movement=movement)
     for unit in unions:
         label = context.t("movement_admin.my_union")
@@ -1154,6 +1161,18 @@ async def _card_screen(
         rows.append([(label, f"mvu:u:{mid}:{unit.id}")])
     rows.append([(context.t("movement_admin.all_movements"), "mva:l:0")])
     return "\n".join(lines), common.keyboard(rows)
+
+
+async def card_screen(
+    session: AsyncSession,
+    context: UnionContext,
+    actor: Actor,
+    movement: Movement,
+    notice: str | None = None,
+) -> Screen:
+    """The movement's management card, for another feature's step that ends on it (the
+    reminder days, handlers/reminders.py)."""
+    return await _card_screen(session, context, actor, movement, notice)
 
 
 @_tap
@@ -1173,8 +1192,13 @@ async def listed_movement_fields(
     """Asks which field of the movement to change."""
     movement = await admin.movement_to_run(session, actor, movement_id=int(parts[0]))
     admin.ensure_editable(movement)
+    # The reminder days are asked by handlers/reminders.py ("rmd:o:…").
+    offsets = reminder_screens.offsets_button(
+        context, movement.id, movement.reminder_offsets  # type: ignore[arg-type]
+    )
     screen = _fields_screen(
-        context, lambda field: f"mva:ee:{movement.id}:{field}", f"mva:m:{movement.id}"
+        context, lambda field: f"mva:ee:{movement.id}:{field}", f"mva:m:{movement.id}",
+        [[offsets]],
     )
     return await _put(update, context, END, screen)
 

@@ -18,5 +18,6 @@ from models import (  # noqa: F401
     org,
     outbox,
     persistence,
+    reminders,
     roster,
 )

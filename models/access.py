@@ -201,6 +201,28 @@ async def actor_for(
     return actor
 
 
+async def author_actor(
+    session: AsyncSession,
+    *,
+    identity_id: int | None,
+    member_id: int | None,
+    admin_telegram_ids: Iterable[int] = (),
+) -> Actor | None:
+    """The author of something sent later (an announcement, an event reminder) as they are
+    now: acting from the account they wrote it with, or their first one if it is gone; None
+    when no account of theirs is left (they erased their data)."""
+    identity = await session.get(Identity, identity_id) if identity_id is not None else None
+    if identity is None and member_id is not None:
+        rows = await session.exec(
+            select(Identity).where(col(Identity.member_id) == member_id)
+            .order_by(col(Identity.id))
+        )
+        identity = rows.first()
+    if identity is None:
+        return None
+    return await actor_for(session, identity, admin_telegram_ids=admin_telegram_ids)
+
+
 def may(
     actor: Actor,
     action: Action,

@@ -57,7 +57,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, load_only
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -67,7 +66,7 @@ from models import outbox
 from models.access import Actor, require_official
 from models.audience import Audience
 from models.audit import record
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, upsert_insert, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Identity, Member, MemberStatus
 from models.org import OrgUnit
@@ -567,20 +566,6 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 20) ->
     return taken
 
 
-async def author_identity(session: AsyncSession, announcement: Announcement) -> Identity | None:
-    if announcement.author_identity_id is not None:
-        identity = await session.get(Identity, announcement.author_identity_id)
-        if identity is not None:
-            return identity
-    if announcement.author_member_id is None:
-        return None
-    rows = await session.exec(
-        select(Identity).where(col(Identity.member_id) == announcement.author_member_id)
-        .order_by(col(Identity.id))
-    )
-    return rows.first()
-
-
 async def _follow_up_recipients(
     session: AsyncSession, original_id: int, *, after: int, limit: int
 ) -> list[int]:
@@ -745,12 +730,6 @@ async def release_claim(session: AsyncSession, announcement_id: int, *, now: dat
 # --- acknowledgements and follow-ups -----------------------------------------------------------
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(AnnouncementAck.__table__)  # type: ignore[attr-defined]
-
-
 async def acknowledge(
     session: AsyncSession, *, member: Member | None, announcement_id: int, channel: str,
     now: datetime,
@@ -780,7 +759,7 @@ async def acknowledge(
                     member.id, announcement_id)
         raise NotFound("announcement_not_found")
     result = await session.exec(  # type: ignore[call-overload]
-        _insert(session).values(
+        upsert_insert(session, AnnouncementAck.__table__).values(
             announcement_id=target, member_id=member.id, channel=channel, acked_at=now,
         ).on_conflict_do_nothing(index_elements=["announcement_id", "member_id"])
     )

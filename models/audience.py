@@ -264,7 +264,7 @@ async def movement_visible(session: AsyncSession, actor: Actor, movement: Moveme
 # --- the query ----------------------------------------------------------------------------------
 
 
-def _targeted_by(movement: Movement) -> Any:
+def targeted_by(movement: Movement) -> Any:
     """A condition on OrgUnit (the member's union): the movement is for it (everyone, a target
     unit it lies under, or a bloc it is tagged with), as models/movements.py decides."""
     if movement.target_everyone:
@@ -355,7 +355,7 @@ def _conditions(actor: Actor, audience: Audience, checked: _Checked) -> list[Any
         if audience.movement_criterion == MovementCriterion.REGISTERED:
             conditions.append(active)
         else:
-            conditions.append(and_(_targeted_by(checked.movement), ~active))
+            conditions.append(and_(targeted_by(checked.movement), ~active))
     if audience.no_initiative_in is not None:
         conditions.append(_initiative_condition(audience.no_initiative_in))
     return conditions

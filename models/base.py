@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 
@@ -45,3 +47,11 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return " ".join(stripped.casefold().split())
+
+
+def upsert_insert(session: Any, table: Table) -> Any:
+    """An INSERT on `table` in the session's dialect, which has `on_conflict_do_nothing` (the
+    claims and de-duplicated writes on both PostgreSQL and SQLite)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table)

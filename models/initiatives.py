@@ -133,7 +133,9 @@ class Initiative(SQLModel, table=True):
     )
     # The review round now: 0 before any council; +1 each time a council is seated.
     round: int = Field(default=0)
-    scoring_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    scoring_deadline: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), index=True)
+    )
     # The last return's comments, the rejection's reason.
     council_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -33,7 +33,7 @@ from models.movements import (
     MovementStatus,
     Registration,
     RegistrationStatus,
-    _for_unit_condition,
+    for_unit_condition,
     is_for_unit,
     register_unit,
     registration_of,
@@ -185,7 +185,7 @@ async def open_movements(
         raise NotFound("unit_unavailable")
     if not unit.is_grassroots:
         raise InvalidInput("collective_grassroots_only")
-    where = [Movement.status == MovementStatus.OPEN, _for_unit_condition(unit)]
+    where = [Movement.status == MovementStatus.OPEN, for_unit_condition(unit)]
     total = (await session.exec(select(func.count()).select_from(Movement).where(*where))).one()
     rows = await session.exec(
         select(Movement)

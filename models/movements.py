@@ -90,9 +90,18 @@ class Movement(SQLModel, table=True):
     # The unit whose officials run the movement (the creator's unit).
     owner_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     target_everyone: bool = False
-    registration_deadline: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Indexed: the reminders' tick looks for deadlines near now (models/reminders.py).
+    registration_deadline: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
     assessment_opens: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    assessment_closes: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    assessment_closes: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    # Days before each deadline a reminder goes (None: 7, 3 and 1; [] none).
+    reminder_offsets: list[int] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     requires_approval: bool = False
     status: str = Field(
         default=MovementStatus.DRAFT, sa_column=Column(String(16), nullable=False, index=True)
@@ -230,7 +239,7 @@ async def targets_of(session: AsyncSession, movement: Movement) -> list[Movement
     return list(rows.all())
 
 
-def _for_unit_condition(unit: OrgUnit):  # type: ignore[no-untyped-def]
+def for_unit_condition(unit: OrgUnit):  # type: ignore[no-untyped-def]
     """A condition on Movement: targeted at `unit` (everyone, one of its ancestors or itself,
     or a bloc it belongs to)."""
     ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
@@ -247,7 +256,7 @@ def _for_unit_condition(unit: OrgUnit):  # type: ignore[no-untyped-def]
 
 async def is_for_unit(session: AsyncSession, movement: Movement, unit: OrgUnit) -> bool:
     row = await session.exec(
-        select(Movement.id).where(Movement.id == movement.id, _for_unit_condition(unit))
+        select(Movement.id).where(Movement.id == movement.id, for_unit_condition(unit))
     )
     return row.first() is not None
 
@@ -264,7 +273,7 @@ async def movements_for_member(
         return [], 0
     where = [
         col(Movement.status).in_([MovementStatus.OPEN, MovementStatus.CLOSED]),
-        _for_unit_condition(unit),
+        for_unit_condition(unit),
     ]
     total = (await session.exec(select(func.count()).select_from(Movement).where(*where))).one()
     rows = await session.exec(

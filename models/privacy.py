@@ -70,6 +70,7 @@ from models.onboarding import OnboardingDraft
 from models.org import OrgUnit
 from models.outbox import OutboxMessage, Status
 from models.persistence import NAMESPACE, ConversationState, StoredData
+from models.reminders import EventReminder, ReminderPreference
 from models.roster import PendingImport
 
 # What an erased member's name becomes: the same in every language, and no one's name.
@@ -93,6 +94,7 @@ HANDLED_TABLES = frozenset({
     "role_assignment", "pending_import", "registration", "evidence",
     "initiative", "initiative_author", "initiative_event", "review_seat", "recognition",
     "title_award", "outbox_message", "announcement", "announcement_ack",
+    "reminder_preference", "event_reminder",
 })
 
 
@@ -316,6 +318,24 @@ async def export_member_data(
          "scheduled_at": _plain(a.scheduled_at)}
         for a in announcements.all()
     ]
+    events_written = col(EventReminder.author_identity_id).in_(ids)
+    if member is not None:
+        events_written = or_(events_written, col(EventReminder.author_member_id) == member.id)
+    events = await session.exec(
+        select(EventReminder).where(events_written).order_by(col(EventReminder.id))
+    )
+    data["event_reminders_you_wrote"] = [
+        {"id": e.id, "title": e.title, "text": e.text, "rule": e.rule, "status": e.status,
+         "created_at": _plain(e.created_at)}
+        for e in events.all()
+    ]
+    if member is not None:
+        preference = await session.get(ReminderPreference, member.id)
+        if preference is not None:
+            data["reminder_settings"] = {
+                "muted": preference.muted, "quiet_hours":
+                f"{preference.quiet_start}-{preference.quiet_end}",
+            }
     if member is not None:
         acks = await session.exec(
             select(AnnouncementAck).where(AnnouncementAck.member_id == member.id)
@@ -832,6 +852,15 @@ async def _forget_authorship_of_announcements(
         written = or_(written, col(Announcement.author_member_id) == member.id)
     await session.exec(  # type: ignore[call-overload]
         update(Announcement).where(written).values(author_identity_id=None, author_member_id=None)
+    )
+    events = col(EventReminder.author_identity_id).in_(ids)
+    if member is not None:
+        events = or_(events, col(EventReminder.author_member_id) == member.id)
+        await session.exec(  # type: ignore[call-overload]
+            delete(ReminderPreference).where(col(ReminderPreference.member_id) == member.id)
+        )
+    await session.exec(  # type: ignore[call-overload]
+        update(EventReminder).where(events).values(author_identity_id=None, author_member_id=None)
     )
 
 

@@ -18,7 +18,7 @@ async def test_the_command_menu_is_set_in_each_language(bot: Runtime, tg: FakeTe
     default = {c["command"]: c["description"] for c in tg.commands()}
     assert set(vi) == set(en) == {
         "start", "movements", "my", "initiative", "drafts", "myinitiatives", "record", "news",
-        "profile", "link", "mydata", "deleteme", "language", "cancel", "help",
+        "reminders", "profile", "link", "mydata", "deleteme", "language", "cancel", "help",
     }
     assert vi["profile"] == "Xem và sửa hồ sơ của bạn"
     assert en["profile"] == "See and edit your profile"

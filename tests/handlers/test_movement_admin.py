@@ -357,6 +357,7 @@ async def test_the_management_card_leads_to_the_reports_and_to_the_union(
             [f"mva:cp:{mid}"],
             [f"mvr:reg:{mid}:0", f"mvr:x:{mid}"],
             [f"mvr:res:{mid}", f"mvr:st:{mid}"],
+            [f"rmd:f:{mid}"],  # its reminders' figures (handlers/reminders.py)
             [f"mvu:u:{mid}:{people['trai'].id}"],
             ["mva:l:0"],
         ]

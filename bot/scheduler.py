@@ -203,10 +203,14 @@ class Scheduler:
             claimed += await reminders.runs_to_resume(session, now=now)
             await session.commit()
         queued = 0
-        for run_id in claimed:
+        for index, run_id in enumerate(claimed):
             if self._stopping:
                 await self._release_run(run_id)
                 continue
+            if index:  # the runs still waiting keep their claims while the previous ones ran
+                async with self.sessions() as session:
+                    await reminders.renew_claims(session, claimed[index:], now=self.clock())
+                    await session.commit()
             try:
                 queued += await self.queue_run(run_id)
             except Exception:

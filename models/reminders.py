@@ -367,6 +367,18 @@ async def release_run(session: AsyncSession, run_id: int) -> None:
     )
 
 
+async def renew_claims(session: AsyncSession, run_ids: Sequence[int], *, now: datetime) -> None:
+    """Keeps the claims of runs this process has taken and not begun yet (one run may take
+    minutes; the others' leases must not expire meanwhile)."""
+    if run_ids:
+        await session.exec(  # type: ignore[call-overload]
+            update(ReminderRun)
+            .where(col(ReminderRun.id).in_(list(run_ids)),
+                   col(ReminderRun.status) == RunStatus.SENDING)
+            .values(claimed_at=now)
+        )
+
+
 # --- what is due -----------------------------------------------------------------------------
 
 

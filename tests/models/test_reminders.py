@@ -764,3 +764,18 @@ async def test_a_members_data_export_and_erasure_cover_reminders(engine: AsyncEn
     assert [(r.status, r.reason) for r in await _runs(engine)] == [
         (RunStatus.SKIPPED, "author_gone"),
     ]
+
+
+async def test_runs_waiting_behind_a_long_one_keep_their_claims(session: AsyncSession) -> None:
+    now = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    ids = []
+    for source_id in (1, 2):
+        due = rem.Due(rem.Category.EVENT, "event_reminder", source_id, "x", now, None)
+        ids.append(await rem.claim_run(session, due, now=now))
+    await session.commit()
+    later = now + rem.CLAIM_LEASE + timedelta(minutes=1)
+    await rem.renew_claims(session, [ids[1]], now=later)  # the first one ran for six minutes
+    await session.commit()
+    # Another process looking for abandoned runs finds the first (its claim is old), not the
+    # second, which its process is about to queue.
+    assert await rem.runs_to_resume(session, now=later) == [ids[0]]

@@ -5,17 +5,21 @@ event loop), on PostgreSQL:
 1. the ceiling: sendMessage/s of a bare aiohttp client with the same concurrency;
 2. the outbox unthrottled, end to end (enqueue then deliver) for --recipients (100,000), with
    one worker process and with --workers;
-3. throttled at --rate (30/s) for --throttled-seconds (300): the achieved rate measured on the
-   server's own timestamps, and how many 429s a server enforcing that rate (more than --rate
-   in any sliding 1 s window) answered;
+3. throttled at --rate (30/s) for --throttled-seconds (300), with --throttled-workers (2) worker
+   processes: the achieved rate measured on the server's own timestamps, and how many 429s a
+   server enforcing that rate (more than --rate in any sliding 1 s window) answered;
 4. the worker process's peak RSS at 10,000 and at --recipients.
+
+Where the CPU goes, per message delivered in step 2: the worker process(es) (getrusage), the
+fake server (getrusage, asked with SIGUSR1) and PostgreSQL (every `postgres` process in /proc,
+so only meaningful when nothing else uses that server meanwhile).
 
 A database of its own is created on the server of --database-url (or TEST_DATABASE_URL) and
 dropped at the end.
 
     python bench/outbox.py
     python bench/outbox.py --recipients 100000 --throttled-seconds 300 --concurrency 32 \
-        --workers 2
+        --workers 2 --throttled-workers 2
 """
 
 from __future__ import annotations
@@ -74,7 +78,11 @@ async def _serve(users: int, limit: float | None) -> None:
 
     tg._m_sendMessage = send_message  # type: ignore[method-assign]
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(
+        signal.SIGUSR1, lambda: print(json.dumps({"cpu": _cpu_seconds()}), flush=True)
+    )
     print(tg.port, flush=True)
     await stop.wait()
     window = _most_in_a_window(times)
@@ -83,6 +91,30 @@ async def _serve(users: int, limit: float | None) -> None:
         "span": (times[-1] - times[0]) if len(times) > 1 else 0.0,
     }), flush=True)
     await tg.stop()
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every process named postgres that /proc shows (0 if none),
+    ended backends included (they count in the postmaster's children's time)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.partition(") ")
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
 
 
 def _most_in_a_window(times: list[float]) -> int:
@@ -108,6 +140,12 @@ class Server:
         port = int((await self.process.stdout.readline()).decode())
         self.base_url = f"http://127.0.0.1:{port}"
         return self
+
+    async def cpu(self) -> float:
+        """CPU seconds the server process has used so far."""
+        self.process.send_signal(signal.SIGUSR1)
+        assert self.process.stdout is not None
+        return float(json.loads(await self.process.stdout.readline())["cpu"])
 
     async def counts(self) -> dict:
         self.process.send_signal(signal.SIGTERM)
@@ -142,13 +180,14 @@ async def _deliver(url: str, base: str, concurrency: int, rate: float | None) ->
     )
     async with delivery_senders(settings, sessions) as senders:
         worker = DeliveryWorker(sessions, senders, config)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         await worker.drain(timeout=3600)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     await engine.dispose()
     print(json.dumps({
         "sent": worker.stats.sent, "retried": worker.stats.retried,
         "rate_limited": worker.stats.rate_limited, "seconds": seconds,
+        "cpu": cpu,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }), flush=True)
 
@@ -267,8 +306,13 @@ async def main(args: argparse.Namespace) -> None:
               f"concurrency {c}")
 
         async with Server(n) as server:
-            top = await ceiling(server.base_url, min(n, 20000), c)
-            print(f"1. ceiling, bare aiohttp client:       {top:8.0f} sendMessage/s")
+            count = min(n, 20000)
+            server_cpu, client_cpu = await server.cpu(), _cpu_seconds()
+            top = await ceiling(server.base_url, count, c)
+            server_cpu, client_cpu = await server.cpu() - server_cpu, _cpu_seconds() - client_cpu
+            print(f"1. ceiling, bare aiohttp client:       {top:8.0f} sendMessage/s "
+                  f"(CPU per message: client {client_cpu / count * 1e6:.0f} µs, server "
+                  f"{server_cpu / count * 1e6:.0f} µs)")
             ptb = await ptb_ceiling(server.base_url, min(n, 5000), c)
             print(f"   a bare python-telegram-bot ExtBot:  {ptb:8.0f} sendMessage/s "
                   f"(for comparison: the worker sends through bot/telegram_sender.py)")
@@ -278,16 +322,22 @@ async def main(args: argparse.Namespace) -> None:
             rss_small = result["max_rss_mb"]
             for workers in sorted({1, args.workers}):
                 enqueue_s = await enqueue(url, n)
+                server_cpu, pg_cpu = await server.cpu(), _postgres_cpu()
                 results = await asyncio.gather(
                     *(deliver(url, server.base_url, c, None) for _ in range(workers))
                 )
+                server_cpu, pg_cpu = await server.cpu() - server_cpu, _postgres_cpu() - pg_cpu
                 seconds = max(r["seconds"] for r in results)
                 sent = sum(r["sent"] for r in results)
                 total = enqueue_s + seconds
+                worker_cpu = sum(r["cpu"] for r in results)
                 print(f"2. outbox unthrottled, {n:,} recipients, {workers} worker "
                       f"process(es): enqueue {enqueue_s:.1f} s, deliver {seconds:.1f} s "
                       f"({sent / seconds:.0f}/s, {sent / seconds / top:.0%} of the ceiling); "
                       f"end to end {n / total:.0f}/s")
+                print(f"   CPU per message: worker(s) {worker_cpu / sent * 1e6:.0f} µs "
+                      f"(while draining), server "
+                      f"{server_cpu / sent * 1e6:.0f} µs, PostgreSQL {pg_cpu / sent * 1e6:.0f} µs")
                 if workers == 1:
                     rss_large = results[0]["max_rss_mb"]
             counts = await server.counts()
@@ -297,15 +347,19 @@ async def main(args: argparse.Namespace) -> None:
 
         if args.throttled_seconds > 0:
             count = int(args.rate * args.throttled_seconds)
+            workers = args.throttled_workers
             async with Server(count, limit=args.rate) as server:
                 await enqueue(url, count)
-                result = await deliver(url, server.base_url, c, args.rate)
+                results = await asyncio.gather(
+                    *(deliver(url, server.base_url, c, args.rate) for _ in range(workers))
+                )
                 counts = await server.counts()
             achieved = (counts["ok"] - 1) / counts["span"] if counts["span"] else 0.0
-            print(f"3. throttled at {args.rate:g}/s, {count:,} messages: achieved "
-                  f"{achieved:.2f}/s ({achieved / args.rate - 1:+.1%}) over "
-                  f"{counts['span']:.0f} s (server clock), most in any 1 s window "
-                  f"{counts['max_in_1s']}, 429s answered {counts['refused']}")
+            print(f"3. throttled at {args.rate:g}/s, {count:,} messages, {workers} worker "
+                  f"process(es): achieved {achieved:.2f}/s ({achieved / args.rate - 1:+.1%}) "
+                  f"over {counts['span']:.0f} s (server clock), most in any 1 s window "
+                  f"{counts['max_in_1s']}, 429s answered {counts['refused']} (sent per "
+                  f"worker: {', '.join(str(r['sent']) for r in results)})")
     finally:
         await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -334,6 +388,7 @@ if __name__ == "__main__":
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--rate", type=float, default=30)
         parser.add_argument("--throttled-seconds", type=float, default=300)
+        parser.add_argument("--throttled-workers", type=int, default=2)
         parser.add_argument(
             "--database-url",
             default=os.environ.get("TEST_DATABASE_URL")

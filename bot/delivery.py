@@ -22,6 +22,15 @@ One loop per worker:
 So a worker never has more than `concurrency` rows "sending" in the database: a crash leaves
 at most that many to be flagged.
 
+A round that fails (the database is down or restarting, a bug) does not end the worker: the
+error is logged (ids and counts only), the results not yet written stay in memory, and the
+round is tried again after `retry_first` seconds, doubling up to `retry_max`; the sends under
+way finish meanwhile and their results wait too. The round's transaction was rolled back, so
+nothing it claimed is lost, and writing a result twice changes nothing (a result only updates
+a row still "sending" for this worker). Only a commit that succeeded on the server but whose
+answer was lost leaves claimed rows "sending" unknown to the worker: they come back after the
+lease, flagged like a crash's.
+
 What a platform's answer means:
 * 429 (RetryAfter): the row goes back to pending after `retry_after`, and the channel's shared
   reservation moves past it so no worker sends before then; nothing is lost, no attempt counted.
@@ -54,7 +63,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.database import SessionFactory
 from models import outbox
-from models.outbox import OutboxMessage, Status
+from models.outbox import Claimed, OutboxMessage, Status
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -85,6 +94,10 @@ class DeliveryConfig:
     # milliseconds late do not put one too many into Telegram's sliding second; within a
     # worker the pacer (_Pacer) holds the rate at the moment of sending.
     rate_margin: float = 0.98
+    # A round that fails (the database is down, a bug) is tried again after `retry_first`
+    # seconds, doubling up to `retry_max`; the results not yet written wait in memory.
+    retry_first: float = 1.0
+    retry_max: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:
@@ -113,7 +126,7 @@ def _seconds(value: Any) -> float:
 
 @dataclass
 class _Done:
-    row: OutboxMessage
+    row: Claimed
     result: outbox.Result
     blocked: bool = False
     pause_until: float | None = None
@@ -180,7 +193,7 @@ class Sender(Protocol):
     Telegram: bot.telegram_sender.TelegramSender; Zalo: BotSender around the bridge's bot.
     Raises the python-telegram-bot errors the module docstring lists."""
 
-    async def send(self, row: OutboxMessage) -> str | None: ...
+    async def send(self, row: Claimed | OutboxMessage) -> str | None: ...
 
 
 class BotSender:
@@ -190,7 +203,7 @@ class BotSender:
     def __init__(self, bot: Any) -> None:
         self.bot = bot
 
-    async def send(self, row: OutboxMessage) -> str | None:
+    async def send(self, row: Claimed | OutboxMessage) -> str | None:
         chat_id = int(row.chat_id)
         markup = None
         if row.buttons:
@@ -274,9 +287,30 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         log.info("delivery worker %s started", self.id)
+        failures = 0
         try:
             while not self._stopping.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:
+                    # The database is away or a round hit a bug: the worker must not die
+                    # silently. Results not yet written stay in memory (tick puts them back)
+                    # and go with the next round that succeeds; sends under way go on.
+                    failures += 1
+                    delay = self._backoff(failures)
+                    log.exception(
+                        "delivery worker %s: round failed (%d in a row), %d results waiting "
+                        "to be written; trying again in %.1f s",
+                        self.id, failures, len(self._done), delay,
+                    )
+                    await self._pause(delay)
+                    continue
+                if failures:
+                    log.warning(
+                        "delivery worker %s: rounds succeed again after %d failures",
+                        self.id, failures,
+                    )
+                    failures = 0
                 if self._claimed:
                     await self._settle()
                 else:
@@ -286,6 +320,14 @@ class DeliveryWorker:
             await self._abandon()
             raise
         log.info("delivery worker %s stopped", self.id)
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.config.retry_max, self.config.retry_first * 2 ** min(failures - 1, 30))
+
+    async def _pause(self, seconds: float) -> None:
+        """Waits `seconds`, or less if the worker is told to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -315,21 +357,44 @@ class DeliveryWorker:
         waiting = [task for task in self._claimed.values() if not task.done()]
         if waiting:
             await asyncio.wait(waiting)
-        await self._record()
+        failures = 0
+        while True:
+            try:
+                await self._record()
+                return
+            except Exception:
+                # Stopping while the database is away: keep trying until `stop` gives up
+                # (it cancels; the rows then stay "sending" and come back flagged).
+                failures += 1
+                delay = self._backoff(failures)
+                log.exception(
+                    "delivery worker %s: writing %d results on the way out failed; trying "
+                    "again in %.1f s", self.id, len(self._done), delay,
+                )
+                await asyncio.sleep(delay)
 
     async def _abandon(self) -> None:
         """Cancelled: rows never sent go back to pending; a row whose request had gone out
-        stays "sending", so recovery flags it (it may have arrived)."""
+        stays "sending", so recovery flags it (it may have arrived). With the database away,
+        both stay "sending" until the lease expires and come back flagged."""
         for task in self._claimed.values():
             task.cancel()
         await asyncio.gather(*self._claimed.values(), return_exceptions=True)
-        await self._record()
-        unsent = [row_id for row_id in self._claimed if row_id not in self._started]
+        unsent: list[int] = []
+        try:
+            await self._record()
+            unsent = [row_id for row_id in self._claimed if row_id not in self._started]
+            if unsent:
+                async with self.sessions() as session:
+                    await outbox.release(session, unsent, worker=self.id)
+                    await session.commit()
+        except Exception:
+            log.exception(
+                "delivery worker %s: could not write %d results nor release %d rows on the "
+                "way out; they come back flagged after the lease", self.id, len(self._done),
+                len(unsent),
+            )
         self._claimed.clear()
-        if unsent:
-            async with self.sessions() as session:
-                await outbox.release(session, unsent, worker=self.id)
-                await session.commit()
 
     # --- one round ---------------------------------------------------------------------------
 
@@ -338,7 +403,7 @@ class DeliveryWorker:
         recovers dead claims when due, claims what fits and reserves its send times; then
         starts the sends. Returns how many rows it claimed."""
         done, self._done = self._done, []
-        claims: list[tuple[Sender, list[OutboxMessage], float, float | None]] = []
+        claims: list[tuple[Sender, list[Claimed], float, float | None]] = []
         recovered = 0
         try:
             async with self.sessions() as session:
@@ -393,7 +458,7 @@ class DeliveryWorker:
 
     async def _claim(
         self, session: Any, channel: str, limit: int
-    ) -> tuple[list[OutboxMessage], float, float | None]:
+    ) -> tuple[list[Claimed], float, float | None]:
         """Claims up to `limit` rows of `channel`; returns them, the first send time and the
         reserved rate (None: unthrottled, all go at once)."""
         rate = self.config.rates.get(channel)
@@ -411,7 +476,7 @@ class DeliveryWorker:
         )
         return rows, start, rate
 
-    async def _send(self, sender: Sender, row: OutboxMessage, at: float) -> None:
+    async def _send(self, sender: Sender, row: Claimed, at: float) -> None:
         channel = row.channel
         pacer = self._pacers.get(channel)
         while True:
@@ -427,14 +492,14 @@ class DeliveryWorker:
             # A 429 came after this row's time was reserved: back to the outbox, to be claimed
             # with a fresh time, rather than all such rows leaving together when the pause ends.
             self._result(_Done(row, outbox.retry(
-                row.id, at=datetime.fromtimestamp(paused, UTC), attempts=row.attempts,  # type: ignore[arg-type]
+                row.id, at=datetime.fromtimestamp(paused, UTC), attempts=row.attempts,
                 error="waited for the rate limit",
             )))
             return
         # No await between the check above and this: the pacer counts this send now.
         record = pacer.left(self.clock()) if pacer is not None else None
         attempts = row.attempts + 1
-        self._started.add(row.id)  # type: ignore[arg-type]
+        self._started.add(row.id)
         try:
             try:
                 message_id = await sender.send(row)
@@ -446,17 +511,17 @@ class DeliveryWorker:
             until = self.clock() + wait
             self._paused_until[channel] = max(self._paused_until.get(channel, 0.0), until)
             done = _Done(row, outbox.retry(
-                row.id, at=datetime.fromtimestamp(until, UTC), attempts=row.attempts,  # type: ignore[arg-type]
+                row.id, at=datetime.fromtimestamp(until, UTC), attempts=row.attempts,
                 error=_reason(error),
             ), pause_until=until)
             self.stats.rate_limited += 1
         except Forbidden as error:
             done = _Done(row, outbox.gave_up(
-                row.id, status=Status.BLOCKED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+                row.id, status=Status.BLOCKED, attempts=attempts, error=_reason(error),
             ), blocked=True)
         except BadRequest as error:
             done = _Done(row, outbox.gave_up(
-                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),
             ))
         except (NetworkError, TelegramError, OSError) as error:
             done = self._transient(row, attempts, error)
@@ -465,7 +530,7 @@ class DeliveryWorker:
             done = self._transient(row, attempts, error)
         else:
             done = _Done(row, outbox.sent(
-                row.id, message_id=message_id,  # type: ignore[arg-type]
+                row.id, message_id=message_id,
                 attempts=attempts, now=self._now(),
             ))
         self._result(done)
@@ -478,14 +543,14 @@ class DeliveryWorker:
                 or len(self._claimed) - len(self._done) <= self.config.concurrency // 2):
             self._wake.set()
 
-    def _transient(self, row: OutboxMessage, attempts: int, error: BaseException) -> _Done:
+    def _transient(self, row: Claimed, attempts: int, error: BaseException) -> _Done:
         if attempts >= self.config.max_attempts:
             return _Done(row, outbox.gave_up(
-                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),  # type: ignore[arg-type]
+                row.id, status=Status.FAILED, attempts=attempts, error=_reason(error),
             ))
         wait = self.config.backoff * 2 ** (attempts - 1)
         return _Done(row, outbox.retry(
-            row.id, at=datetime.fromtimestamp(self.clock() + wait, UTC), attempts=attempts,  # type: ignore[arg-type]
+            row.id, at=datetime.fromtimestamp(self.clock() + wait, UTC), attempts=attempts,
             error=_reason(error),
         ))
 
@@ -523,8 +588,8 @@ class DeliveryWorker:
     def _forget(self, done: list[_Done]) -> None:
         """After the commit: the places of `done` are free again."""
         for item in done:
-            self._claimed.pop(item.row.id, None)  # type: ignore[arg-type]
-            self._started.discard(item.row.id)  # type: ignore[arg-type]
+            self._claimed.pop(item.row.id, None)
+            self._started.discard(item.row.id)
             status = item.result.values["status"]
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
             if status == Status.SENT:

@@ -38,7 +38,7 @@ from telegram.error import (
 )
 
 if TYPE_CHECKING:
-    from models.outbox import OutboxMessage
+    from models.outbox import Claimed, OutboxMessage
 
 _HEADERS = {"Content-Type": "application/json"}
 _MEDIA = {"photo": "sendPhoto", "document": "sendDocument"}
@@ -53,7 +53,7 @@ def _chat_id(value: str) -> int | str:
 
 
 def request_for(
-    row: OutboxMessage, parse_mode: str = ParseMode.HTML
+    row: Claimed | OutboxMessage, parse_mode: str = ParseMode.HTML
 ) -> tuple[str, dict[str, Any]]:
     """The Bot API method and JSON body that deliver `row`."""
     body: dict[str, Any] = {"chat_id": _chat_id(row.chat_id)}
@@ -165,7 +165,7 @@ class TelegramSender:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def send(self, row: OutboxMessage) -> str | None:
+    async def send(self, row: Claimed | OutboxMessage) -> str | None:
         method, body = request_for(row, self._parse_mode)
         result = await self.call(method, body)
         message_id = result.get("message_id") if isinstance(result, dict) else None

@@ -12,14 +12,18 @@ The rules, each taking `now` so tests drive time:
   adds nothing (INSERT … ON CONFLICT DO NOTHING on both dialects).
 * `claim` hands pending rows to one worker (status "sending", `claimed_by`, `claimed_at`) in a
   single UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) on PostgreSQL; SQLite has one
-  writer at a time, so the same single statement is already atomic there. It takes at most one
-  row per chat, and none for a chat that has a row in flight or was sent to in the last second
-  (Telegram's 1 message/s per chat), oldest first, so one chat's messages keep their order.
+  writer at a time, so the same single statement is already atomic there. It takes at most
+  one row per chat, and none for a chat that has a row in flight or was sent to in the last
+  second (Telegram's 1 message/s per chat), oldest first, so one chat's messages keep their
+  order. It returns plain `Claimed` tuples, not `OutboxMessage` objects (about 50 µs a row
+  cheaper for the worker).
 * The global rate (messages per second per bot) is a reservation of send times on a row per
   channel (`outbox_rate.next_slot_at`): a claim of n rows moves it n/rate seconds on, in the
   same transaction, and the worker sends the i-th row no earlier than start + i/rate. Every
   worker on the database reserves from the same row, so the rate holds across all of them; a
   429 moves the row past `retry_after` for everyone.
+* `record` writes a batch of results: the sent rows as one executemany of one unchanging,
+  prepared UPDATE, each row guarded by `claimed_by` and status "sending".
 * `recover_expired` puts rows left "sending" by a dead worker (lease expired) back to pending,
   flagged `resent_after_crash`: the worker may have sent them before dying, so only these may
   arrive twice; their number is returned for the report. A worker keeps at most its
@@ -32,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -44,7 +48,6 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
-    case,
     func,
     text,
 )
@@ -316,6 +319,50 @@ RETURNING {columns}
 """
 
 
+class Claimed(NamedTuple):
+    """A row `claim` handed to a worker: the columns sending, recording and re-routing need, as
+    a plain tuple (building an `OutboxMessage` per row cost the worker about 50 µs a message)."""
+
+    id: int
+    channel: str
+    chat_id: str
+    text: str
+    media: dict[str, Any] | None
+    buttons: list[list[dict[str, str]]] | None
+    attempts: int
+    next_attempt_at: datetime
+    claimed_by: str | None
+    identity_id: int | None
+    member_id: int | None
+    kind: str
+    source_type: str
+    source_id: int | None
+    dedupe_key: str
+
+
+def _claim_statement(postgres: bool) -> Any:
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in Claimed._fields]
+    return text(
+        _CLAIM_SQL.format(
+            lock="FOR UPDATE OF m SKIP LOCKED" if postgres else "",
+            columns=", ".join(column.name for column in columns),
+        )
+    ).bindparams(
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("chat_cutoff", type_=UTCDateTime()),
+    ).columns(*columns)  # the claimed rows come back typed (JSON, UTC times): no second query
+
+
+# Built once per dialect: the same statement object each time, so SQLAlchemy's compiled cache
+# and asyncpg's prepared statements are reused.
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+def _sort_key(row: Claimed) -> tuple[datetime, int]:
+    return row.next_attempt_at, row.id
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -324,31 +371,22 @@ async def claim(
     limit: int,
     now: datetime,
     per_chat_interval: timedelta = timedelta(seconds=1),
-) -> list[OutboxMessage]:
+) -> list[Claimed]:
     """Marks up to `limit` due rows of `channel` as being sent by `worker` and returns them
     (oldest due first); the caller commits. No row is ever handed to two workers."""
     if limit <= 0:
         return []
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    statement = text(
-        _CLAIM_SQL.format(
-            lock="FOR UPDATE OF m SKIP LOCKED" if postgres else "",
-            columns=", ".join(column.name for column in table.c),
-        )
-    ).bindparams(
-        bindparam("now", type_=UTCDateTime()),
-        bindparam("chat_cutoff", type_=UTCDateTime()),
-    ).columns(*table.c)  # the claimed rows come back whole, typed: no second query
     result = await session.exec(  # type: ignore[call-overload]
-        statement,
+        _CLAIM[postgres],
         params={
             "worker": worker, "channel": channel, "now": now, "limit": limit,
             "chat_cutoff": now - per_chat_interval,
         },
     )
-    rows = [OutboxMessage(**row._mapping) for row in result.all()]
-    rows.sort(key=lambda row: (row.next_attempt_at, row.id))
+    make = Claimed._make
+    rows = [make(row) for row in result.all()]
+    rows.sort(key=_sort_key)
     return rows
 
 
@@ -427,45 +465,55 @@ def gave_up(row_id: int, *, status: str, attempts: int, error: str) -> Result:
     })
 
 
+def _record_one_statement(shape: tuple[str, ...]) -> Any:
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return (
+        table.update()
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.claimed_by == bindparam("worker"),
+            table.c.status == Status.SENDING,
+        )
+        .values({name: bindparam(name) for name in shape})
+    )
+
+
+_RECORD_SENT = _record_one_statement(("attempts", "platform_message_id", "sent_at")).values(
+    status=Status.SENT, error=None, claimed_by=None
+)
+
+
 async def record(session: AsyncSession, results: Sequence[Result], *, worker: str) -> None:
     """Writes the results of rows `worker` claimed; a row another worker recovered meanwhile
-    (lease expired) is left alone. Sent rows, nearly all of them, go in one UPDATE."""
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    mine = [table.c.claimed_by == worker, table.c.status == Status.SENDING]
+    (lease expired) is left alone. Sent rows, nearly all of them, go as one executemany of a
+    statement that never changes (prepared once per connection on PostgreSQL, where asyncpg
+    pipelines the rows); before, one UPDATE with three CASE expressions per row cost about
+    70 µs a row to build and was a new statement for every batch. An UPDATE … FROM
+    unnest(arrays) measured the same on the client and more, and growing, on the server."""
     delivered = [r for r in results if r.values["status"] == Status.SENT]
     if delivered:
-        ids = [r.id for r in delivered]
         await session.exec(  # type: ignore[call-overload]
-            table.update()
-            .where(table.c.id.in_(ids), *mine)
-            .values(
-                status=Status.SENT, error=None, claimed_by=None,
-                attempts=case({r.id: r.values["attempts"] for r in delivered},
-                              value=table.c.id),
-                sent_at=case({r.id: r.values["sent_at"] for r in delivered}, value=table.c.id),
-                platform_message_id=case(
-                    {r.id: r.values["platform_message_id"] for r in delivered},
-                    value=table.c.id,
-                ),
-            )
+            _RECORD_SENT,
+            params=[{
+                "row_id": r.id, "worker": worker, "attempts": r.values["attempts"],
+                "sent_at": r.values["sent_at"],
+                "platform_message_id": r.values["platform_message_id"],
+            } for r in delivered],
         )
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for result in results:
         if result.values["status"] == Status.SENT:
             continue
         shape = tuple(sorted(result.values))
-        by_shape.setdefault(shape, []).append({"row_id": result.id, **result.values})
-    for shape, params in by_shape.items():
-        statement = (
-            table.update()
-            .where(table.c.id == bindparam("row_id"), *mine)
-            .values({name: bindparam(name) for name in shape})
+        by_shape.setdefault(shape, []).append(
+            {"row_id": result.id, "worker": worker, **result.values}
         )
-        await session.exec(statement, params=params)  # type: ignore[call-overload]
+    for shape, params in by_shape.items():
+        await session.exec(_record_one_statement(shape), params=params)  # type: ignore[call-overload]
 
 
 async def mark_blocked(
-    session: AsyncSession, row: OutboxMessage, *, now: datetime
+    session: AsyncSession, row: Claimed | OutboxMessage, *, now: datetime
 ) -> OutboxMessage | None:
     """The account blocked the bot: it is marked so, and when the member has another linked
     account that can be reached, the same message is queued there. Returns that new row."""

@@ -136,6 +136,51 @@ async def test_one_chat_gets_one_message_at_a_time_and_one_a_second(
     assert second.text == "m1"
 
 
+async def test_a_claimed_row_carries_what_sending_it_needs(session: AsyncSession) -> None:
+    buttons = [[{"text": "Đã đọc", "callback_data": "read"}]]
+    media = {"kind": "photo", "url": "https://example.org/p.png"}
+    await _enqueue(session, [Recipient(
+        channel="telegram", chat_id="42", message=Message("<b>Họp</b>", media, buttons),
+        dedupe_key="k", identity_id=None, member_id=None,
+    )])
+    [row] = await outbox.claim(session, worker="w", channel="telegram", limit=5, now=utcnow())
+    assert (row.chat_id, row.text, row.media, row.buttons, row.attempts, row.kind,
+            row.source_type, row.source_id, row.dedupe_key, row.claimed_by) == (
+        "42", "<b>Họp</b>", media, buttons, 0, "announcement", "announcement", 7, "k", "w"
+    )
+
+
+async def test_each_sent_row_keeps_its_own_attempts_time_and_message_id(
+    session: AsyncSession,
+) -> None:
+    await _enqueue(session, _recipients(40))
+    now = utcnow()
+    rows = await outbox.claim(session, worker="w", channel="telegram", limit=40, now=now)
+    expected = {
+        row.id: (n % 3 + 1, now + timedelta(seconds=n), None if n % 7 == 0 else f"m{n}")
+        for n, row in enumerate(rows)
+    }
+    results = [
+        outbox.sent(row_id, message_id=message_id, attempts=attempts, now=at)
+        for row_id, (attempts, at, message_id) in expected.items()
+    ]
+    results.reverse()  # the order results come back in does not matter
+    last = results.pop()
+    results.append(outbox.retry(last.id, at=now, attempts=1, error="NetworkError: x"))
+    await outbox.record(session, results, worker="w")
+    await session.commit()
+    session.expire_all()
+    stored = {row.id: row for row in (await session.exec(select(OutboxMessage))).all()}
+    retried = stored.pop(last.id)
+    assert (retried.status, retried.sent_at, retried.claimed_by) == (Status.PENDING, None, None)
+    expected.pop(last.id)
+    assert {row_id: (row.attempts, row.sent_at, row.platform_message_id)
+            for row_id, row in stored.items()} == expected
+    assert {(row.status, row.claimed_by, row.error) for row in stored.values()} == {
+        (Status.SENT, None, None)
+    }
+
+
 async def test_cancel_stops_pending_rows_and_progress_counts_them(
     session: AsyncSession,
 ) -> None:

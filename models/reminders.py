@@ -27,8 +27,10 @@ local) during which a reminder waits in the outbox until the hours end (its row'
 
 A reminder due while the bot was down is sent at start if it is still useful (before its
 deadline); one whose deadline has passed is recorded as skipped and logged. When several
-reminders of the same deadline are due at once (the bot was down for days, or a movement was
-created two days before its deadline), only the latest is sent; the older ones are skipped.
+reminders of the same deadline are due at once (the bot was down for days), only the latest is
+sent; the older ones are skipped. Reminder times before the thing existed never count: a
+movement created two days before its deadline, or a council seated five days before its
+scoring deadline, gets its next reminder at its time, not a "7 days left" at once.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from sqlalchemy import (
     UniqueConstraint,
     exists,
     func,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import load_only
@@ -426,27 +429,37 @@ async def due_deadline_reminders(
         if start <= movement.registration_deadline <= end:
             a, b = _deadline_dues(
                 Category.REGISTRATION, "movement", movement.id, movement.registration_deadline,
-                offsets, tz, now=now,
+                offsets, tz, now=now, not_before=movement.created_at,
             )
             send += a
             skip += b
         if start <= movement.assessment_closes <= end:
             a, b = _deadline_dues(
                 Category.SELF_ASSESSMENT, "movement", movement.id, movement.assessment_closes,
-                offsets, tz, now=now, not_before=movement.assessment_opens,
+                offsets, tz, now=now,
+                not_before=max(movement.assessment_opens, movement.created_at),
             )
             send += a
             skip += b
+    # When the current round's council was seated: reminder times before it never count (a
+    # council seated five days before its deadline is not sent the seven-day reminder).
+    seated = type_coerce(
+        select(func.min(ReviewSeat.created_at))
+        .where(ReviewSeat.initiative_id == Initiative.id, ReviewSeat.round == Initiative.round)
+        .correlate(Initiative)
+        .scalar_subquery(),
+        UTCDateTime(),  # SQLite returns an aggregate's timestamp naive: the type restores UTC
+    )
     initiatives = await session.exec(
-        select(Initiative.id, Initiative.scoring_deadline).where(
+        select(Initiative.id, Initiative.scoring_deadline, seated).where(
             col(Initiative.status) == InitiativeStatus.UNDER_REVIEW,
             col(Initiative.scoring_deadline).between(start, end),
         ).order_by(col(Initiative.id))
     )
-    for initiative_id, deadline in initiatives.all():
+    for initiative_id, deadline, seated_at in initiatives.all():
         a, b = _deadline_dues(
             Category.SCORING, "initiative", int(initiative_id), deadline, DEFAULT_OFFSETS, tz,
-            now=now,
+            now=now, not_before=seated_at,
         )
         send += a
         skip += b

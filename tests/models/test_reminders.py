@@ -779,3 +779,26 @@ async def test_runs_waiting_behind_a_long_one_keep_their_claims(session: AsyncSe
     # Another process looking for abandoned runs finds the first (its claim is old), not the
     # second, which its process is about to queue.
     assert await rem.runs_to_resume(session, now=later) == [ids[0]]
+
+
+async def test_a_council_seated_after_a_reminder_time_is_not_sent_that_reminder(
+    engine: AsyncEngine,
+) -> None:
+    sessions = database.create_session_factory(engine)
+    async with sessions() as session:
+        tree = await make_tree(session)
+        author = await make_member(session, tree["trai"], "Tác giả", telegram_id=100)
+        reviewer = await make_reviewer(session, tree["district"], "Giám khảo", telegram_id=201)
+        initiative = await make_initiative(session, author, status=InitiativeStatus.UNDER_REVIEW)
+        initiative.round, initiative.scoring_deadline = 1, DEADLINE
+        session.add(initiative)
+        # Seated five days before the deadline, after the seven-day reminder's time.
+        session.add(ReviewSeat(initiative_id=initiative.id, round=1, is_chair=True,  # type: ignore[arg-type]
+                               reviewer_member_id=reviewer.id, created_at=local(10, 9)))  # type: ignore[arg-type]
+        await session.commit()
+    clock = Clock(local(10, 9, 5))
+    scheduler = scheduler_for(engine, clock)
+    assert await scheduler.tick() == 0  # no seven-day reminder next to the seating notice
+    clock.now = THREE
+    assert await scheduler.tick() == 1
+    assert await _chats(engine) == ["201"]

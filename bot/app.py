@@ -49,6 +49,7 @@ from handlers import (
     common,
     directory,
     help,
+    initiative_calls,
     initiative_reports,
     initiative_review,
     initiatives,
@@ -95,7 +96,7 @@ def register_handlers(application: UnionApplication) -> None:
     for feature in (
         units, roster, invites, approvals, directory, privacy,
         movements, movement_units, movement_admin, movement_reports,
-        initiative_reports, initiatives, initiative_review, achievements,
+        initiative_calls, initiative_reports, initiatives, initiative_review, achievements,
         announce, announcements, reminders,
     ):
         for handler in feature.handlers():

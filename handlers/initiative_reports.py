@@ -178,6 +178,7 @@ def _stats_view(
         buttons.append([(f"⬆ {stats.parent.name}", f"inr:st:{stats.parent.id}:{start}:0")])
     for scope in stats.other_scopes:
         buttons.append([(f"🏢 {scope.name}", f"inr:st:{scope.id}:{start}:0")])
+    buttons.append([(context.t("inc.button"), "inc:o")])  # handlers/initiative_calls.py
     buttons.append([(context.t("initiative_reports.close"), CLOSE)])
     return _fitted("\n".join(lines)), buttons
 

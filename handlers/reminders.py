@@ -64,6 +64,7 @@ CATEGORY_LABELS = {
     Category.REGISTRATION: "rmd.category_registration",
     Category.SELF_ASSESSMENT: "rmd.category_self_assessment",
     Category.SCORING: "rmd.category_scoring",
+    Category.INITIATIVE_CALL: "rmd.category_initiative_call",
     Category.EVENT: "rmd.category_event",
 }
 ITEM_LINES = {

@@ -9,6 +9,7 @@ from models import (  # noqa: F401
     announcements,
     audit,
     channels,
+    initiative_calls,
     initiatives,
     linking,
     members,

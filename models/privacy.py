@@ -54,6 +54,7 @@ from models.audit import AuditEntry, entries_about, forget_member_data
 from models.base import fold, utcnow
 from models.channels import ZaloMenu, zalo_id_for
 from models.errors import NotFound
+from models.initiative_calls import InitiativeCall
 from models.initiatives import (
     Initiative,
     InitiativeAttachment,
@@ -94,7 +95,7 @@ HANDLED_TABLES = frozenset({
     "role_assignment", "pending_import", "registration", "evidence",
     "initiative", "initiative_author", "initiative_event", "review_seat", "recognition",
     "title_award", "outbox_message", "announcement", "announcement_ack",
-    "reminder_preference", "event_reminder",
+    "reminder_preference", "event_reminder", "initiative_call",
 })
 
 
@@ -329,6 +330,16 @@ async def export_member_data(
          "created_at": _plain(e.created_at)}
         for e in events.all()
     ]
+    if member is not None:
+        calls = await session.exec(
+            select(InitiativeCall).where(col(InitiativeCall.created_by_member_id) == member.id)
+            .order_by(col(InitiativeCall.id))
+        )
+        data["initiative_calls_you_set"] = [
+            {"id": c.id, "unit_id": c.unit_id, "school_year": c.school_year,
+             "deadline": _plain(c.deadline)}
+            for c in calls.all()
+        ]
     if member is not None:
         preference = await session.get(ReminderPreference, member.id)
         if preference is not None:
@@ -858,6 +869,10 @@ async def _forget_authorship_of_announcements(
         events = or_(events, col(EventReminder.author_member_id) == member.id)
         await session.exec(  # type: ignore[call-overload]
             delete(ReminderPreference).where(col(ReminderPreference.member_id) == member.id)
+        )
+        await session.exec(  # type: ignore[call-overload]
+            update(InitiativeCall).where(col(InitiativeCall.created_by_member_id) == member.id)
+            .values(created_by_member_id=None)
         )
     await session.exec(  # type: ignore[call-overload]
         update(EventReminder).where(events).values(author_identity_id=None, author_member_id=None)

@@ -4,7 +4,8 @@ Two kinds:
 
 * Deadline reminders are never stored ahead: they are computed from the deadlines themselves
   at each tick (`due_deadline_reminders`). A movement's registration deadline, its
-  self-assessment window's end, and an initiative council's scoring deadline each get a
+  self-assessment window's end, an initiative council's scoring deadline and a union's
+  initiative call (models/initiative_calls.py: those with a draft not submitted) each get a
   reminder `offsets` days before (7, 3 and 1 by default; officials change them per movement) at
   08:00 local time. A deadline moved is a new set of times, so the reminders move with it; and
   the recipients are chosen when a reminder is sent (only those who still have something to
@@ -67,10 +68,11 @@ from models.audience import Audience
 from models.audit import record
 from models.base import UTCDateTime, upsert_insert, utcnow
 from models.errors import InvalidInput, NotAllowed, NotFound
+from models.initiative_calls import InitiativeCall
 from models.initiatives import Initiative, InitiativeStatus, ReviewSeat
 from models.members import Identity, Member, MemberStatus
 from models.movements import Movement, MovementStatus, Registration, RegistrationStatus
-from models.org import OrgUnit
+from models.org import OrgUnit, in_subtree
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class Category(StrEnum):
     REGISTRATION = "registration"  # a movement's registration deadline: not yet registered
     SELF_ASSESSMENT = "self_assessment"  # the assessment window's end: registered, not submitted
     SCORING = "scoring"  # an initiative council's scoring deadline: seated, not scored
+    INITIATIVE_CALL = "initiative_call"  # a union's call for initiatives: a draft not submitted
     EVENT = "event"  # an official's event reminder (a meeting, a training, a tournament)
 
 
@@ -463,6 +466,18 @@ async def due_deadline_reminders(
         )
         send += a
         skip += b
+    calls = await session.exec(
+        select(InitiativeCall.id, InitiativeCall.deadline, InitiativeCall.created_at)
+        .where(col(InitiativeCall.deadline).between(start, end))
+        .order_by(col(InitiativeCall.id))
+    )
+    for call_id, deadline, created_at in calls.all():
+        a, b = _deadline_dues(
+            Category.INITIATIVE_CALL, "initiative_call", int(call_id), deadline, DEFAULT_OFFSETS,
+            tz, now=now, not_before=created_at,
+        )
+        send += a
+        skip += b
     if not send and not skip:
         return [], []
     known, last_sent = await _runs_known(session, send + skip)
@@ -696,10 +711,29 @@ async def _source_state(
         if run.occurrence not in {occurrence_key(deadline, o) for o in DEFAULT_OFFSETS}:
             return initiative, deadline, "moved"
         return initiative, deadline, None
+    if run.source_type == "initiative_call":
+        call = await session.get(InitiativeCall, run.source_id, populate_existing=True)
+        unit = None if call is None else await session.get(OrgUnit, call.unit_id)
+        if call is None or unit is None:
+            return None, None, "gone"
+        source = CallSource(call.id, unit.path, call.school_year, unit.name)  # type: ignore[arg-type]
+        if run.occurrence not in {occurrence_key(call.deadline, o) for o in DEFAULT_OFFSETS}:
+            return source, call.deadline, "moved"
+        return source, call.deadline, None
     event = await session.get(EventReminder, run.source_id, populate_existing=True)
     if event is None or event.status == EventStatus.CANCELLED:
         return event, None, "gone"
     return event, None, None
+
+
+@dataclass(frozen=True)
+class CallSource:
+    """An initiative call as its reminder needs it: the unit's subtree, the year, the name."""
+
+    id: int
+    path: str
+    school_year: str
+    name: str  # the unit's
 
 
 def _active_member() -> list[Any]:
@@ -737,6 +771,21 @@ async def _recipients(
             select(Member.id).join(ReviewSeat, col(ReviewSeat.reviewer_member_id) == Member.id)
             .where(*_active_member(), ReviewSeat.initiative_id == source.id,
                    ReviewSeat.round == source.round, col(ReviewSeat.scored_at).is_(None))
+            .order_by(col(Member.id))
+        )
+    if run.category == Category.INITIATIVE_CALL:
+        drafting = exists(
+            select(Initiative.id).where(
+                Initiative.submitter_member_id == Member.id,
+                Initiative.status == InitiativeStatus.DRAFT,
+                # A draft has no school year until it is submitted.
+                col(Initiative.school_year).is_(None)
+                | (col(Initiative.school_year) == source.school_year),
+            )
+        )
+        return (
+            select(Member.id).join(OrgUnit, col(OrgUnit.id) == Member.unit_id)
+            .where(*_active_member(), in_subtree(source.path), drafting)
             .order_by(col(Member.id))
         )
     if actor is None:
@@ -890,6 +939,15 @@ async def run_stats(session: AsyncSession, run: ReminderRun) -> RunStats:
             col(ReviewSeat.reviewer_member_id).in_(reached_to),
             col(ReviewSeat.scored_at) >= since,
         )
+    elif run.category == Category.INITIATIVE_CALL:
+        call = await session.get(InitiativeCall, run.source_id)
+        if call is not None:
+            acted_query = select(func.count(func.distinct(Initiative.submitter_member_id))).where(
+                col(Initiative.submitter_member_id).in_(reached_to),
+                Initiative.school_year == call.school_year,
+                Initiative.status != InitiativeStatus.DRAFT,
+                col(Initiative.submitted_at) >= since,
+            )
     acted = None
     if acted_query is not None:
         acted = int((await session.exec(acted_query)).one())
@@ -927,7 +985,7 @@ def render(
         days = (local.date() - now.astimezone(tz).date()).days
         left = (t(locale, "reminder.left_today") if days <= 0
                 else t(locale, "reminder.left_days", days=days))
-        name = source.name if run.category != Category.SCORING else source.title
+        name = source.title if run.category == Category.SCORING else source.name
         parts.append(t(locale, f"reminder.{run.category}", name=name,
                        deadline=local.strftime("%H:%M %d/%m/%Y"), left=left))
     parts.append(t(locale, "reminder.footer"))

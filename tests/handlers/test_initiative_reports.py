@@ -99,7 +99,7 @@ async def test_a_district_official_reads_the_numbers_and_last_years(  # type: ig
             f"• {this}: 7 nộp; công nhận: 3 cấp trường, 1 cấp quận/huyện",
             f"• {last}: 2 nộp; công nhận: 1 cấp trường",
         ])
-        assert screen.buttons == [[f"📅 {last}"], ["✖ Đóng"]]
+        assert screen.buttons == [[f"📅 {last}"], ["📅 Hạn nộp sáng kiến"], ["✖ Đóng"]]
 
         await hung.tap(f"📅 {last}")
         before = await hung.next_message()
@@ -108,7 +108,7 @@ async def test_a_district_official_reads_the_numbers_and_last_years(  # type: ig
         assert f"Năm học {last}" in text
         assert "<b>📝 Sáng kiến của các đơn vị đã nộp: 2</b>\n• được công nhận: 2" in text
         assert "• Trường Tiểu học Nguyễn Du: 1 nộp\n" in text
-        assert before.buttons == [[f"📅 {this}"], ["✖ Đóng"]]
+        assert before.buttons == [[f"📅 {this}"], ["📅 Hạn nộp sáng kiến"], ["✖ Đóng"]]
 
         await hung.tap("✖ Đóng")
         closed = await hung.next_message()
@@ -137,14 +137,15 @@ async def test_the_city_official_reads_in_english_and_opens_a_district(  # type:
         ) in text
         assert screen.buttons == [
             ["📂 Công đoàn Giáo dục quận Ba Đình"], ["📂 Công đoàn Giáo dục quận Hoàn Kiếm"],
-            [f"📅 {last}"], ["✖ Close"],
+            [f"📅 {last}"], ["📅 Initiative deadline"], ["✖ Close"],
         ]
         await anh.tap("📂 Công đoàn Giáo dục quận Ba Đình")
         district = await anh.next_message()
         assert "📊 <b>Initiatives — Công đoàn Giáo dục quận Ba Đình</b>" in (district.text or "")
         assert "• Trường THCS Nguyễn Trãi: 4 submitted" in (district.text or "")
         assert district.buttons == [
-            [f"📅 {last}"], ["⬆ Công đoàn Giáo dục Hà Nội"], ["✖ Close"],
+            [f"📅 {last}"], ["⬆ Công đoàn Giáo dục Hà Nội"], ["📅 Initiative deadline"],
+            ["✖ Close"],
         ]
         await anh.tap("⬆ Công đoàn Giáo dục Hà Nội")
         back = await anh.next_message()
@@ -255,7 +256,7 @@ async def test_on_zalo_the_numbers_show_and_files_point_to_telegram(  # type: ig
         assert "• Trường THCS Nguyễn Trãi: 4 nộp; công nhận: 1 cấp trường, 1 cấp quận/huyện" in (
             screen
         )
-        assert f"1. 📅 {last}" in screen and "2. ✖ Đóng" in screen
+        assert f"1. 📅 {last}" in screen and "3. ✖ Đóng" in screen
         await hung.send("1")
         before = await said(hung)
         assert f"Năm học {last}" in before and "• được công nhận: 2" in before

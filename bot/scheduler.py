@@ -57,6 +57,7 @@ class Scheduler:
         self.batch_size = batch_size
         self._lock = asyncio.Lock()
         self._again = False
+        self._queued = 0  # messages queued by this scheduler since it was made
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._aps: AsyncIOScheduler | None = None
@@ -94,24 +95,27 @@ class Scheduler:
 
     async def tick(self) -> int:
         """Queues every announcement and reminder due now; returns how many messages were
-        queued."""
+        queued from the call to its return. Ticks never overlap: a call during a tick makes
+        that tick run once more and waits for it (what it queued is counted for both)."""
         if self._stopping:
             return 0
+        start = self._queued
         if self._lock.locked():
             self._again = True
-            return 0
-        queued = 0
+            async with self._lock:  # the running tick has gone round once more
+                pass
+            return self._queued - start
         async with self._lock:
             while True:
                 self._again = False
                 for step in (self._announcements, self._reminders):
                     try:
-                        queued += await step()
+                        self._queued += await step()
                     except Exception:  # one bad step must not stop the clock
                         log.exception("scheduler tick failed in %s", step.__name__)
                 if not self._again or self._stopping:
                     break
-        return queued
+        return self._queued - start
 
     async def _announcements(self) -> int:
         """Claims due announcements one at a time (a long one does not hold the others' claims

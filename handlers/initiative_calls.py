@@ -25,7 +25,9 @@ from telegram.ext import (
 
 from bot.context import UnionContext
 from handlers import common
+from handlers.reminders import run_lines
 from models import initiative_calls as model
+from models import reminders
 from models.access import require_official
 from models.base import utcnow
 from models.errors import DomainError, InvalidInput
@@ -48,6 +50,10 @@ async def asked_deadline(update: Update, context: UnionContext) -> object:
         try:
             actor = await context.actor(session, update)
             unit, call = await model.own_call(session, actor, year)
+            figures = (
+                await reminders.latest_figures(session, "initiative_call", call.id)  # type: ignore[arg-type]
+                if call is not None else []
+            )
         except DomainError as error:
             await session.rollback()
             await common.refuse_tap(update, context, error)
@@ -57,6 +63,8 @@ async def asked_deadline(update: Update, context: UnionContext) -> object:
                   deadline=context.local_time(call.deadline))
         if call is not None else context.t("inc.none", year=year, unit=unit.name)
     )
+    if figures:  # what its reminders achieved so far
+        current += "\n\n" + "\n".join(run_lines(context, stats) for stats in figures)
     await context.remember_state(CONVERSATION, update, TYPING_DEADLINE)
     if update.callback_query is not None:
         await update.callback_query.answer()

@@ -77,6 +77,7 @@ ACTED = {
     Category.REGISTRATION: "rmd.acted_registration",
     Category.SELF_ASSESSMENT: "rmd.acted_self_assessment",
     Category.SCORING: "rmd.acted_scoring",
+    Category.INITIATIVE_CALL: "rmd.acted_initiative_call",
 }
 SKIP_REASONS = {
     "late": "rmd.reason_late",
@@ -366,7 +367,7 @@ async def received_offsets(update: Update, context: UnionContext) -> State:
     return await _put(update, context, END, screen)
 
 
-def _run_lines(context: UnionContext, stats: reminders.RunStats) -> str:
+def run_lines(context: UnionContext, stats: reminders.RunStats) -> str:
     run = stats.run
     lines = [context.t(
         "rmd.run_head", at=context.local_time(run.due_at),
@@ -395,7 +396,7 @@ async def _showed_figures(
     )
     head = [context.t("rmd.figures_title", name=movement.name,
                       days=offsets_words(context, movement.reminder_offsets)), ""]
-    body = [_run_lines(context, stats) for stats in reversed(figures)]  # latest first
+    body = [run_lines(context, stats) for stats in reversed(figures)]  # latest first
     if not figures:
         body = [context.t("rmd.figures_none")]
     text = "\n".join(head) + "\n" + _fit(body, ["", context.t("rmd.figures_note")],

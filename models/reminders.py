@@ -1214,6 +1214,15 @@ async def movement_reminder_figures(
     return movement, [await run_stats(session, run) for run in runs]
 
 
+async def latest_figures(
+    session: AsyncSession, source_type: str, source_id: int, *, limit: int = 5
+) -> list[RunStats]:
+    """The latest `limit` reminders of a source (in time order) with what each achieved; the
+    caller has checked the official may see the source."""
+    runs = (await runs_of(session, source_type, source_id))[-limit:]
+    return [await run_stats(session, run) for run in runs]
+
+
 # --- event reminders in the composer (officials' /announce → "🔔 Nhắc lịch") ------------------
 # The rule in parts, as the composer builds it and as people read it: handlers word the parts
 # and never parse a crontab themselves.

@@ -82,7 +82,10 @@ async def test_a_wake_during_a_tick_does_not_overlap_and_nothing_is_lost(
 
     scheduler = _scheduler(engine, clock, on_queued=on_queued, batch_size=2)
     total = await scheduler.tick()
-    assert [await task for task in overlapping] == [0] * len(overlapping)  # never two at once
+    # Never two at once: the overlapping calls waited for the running tick to go round once
+    # more and count what it queued meanwhile, nothing of their own.
+    counts = [await task for task in overlapping]
+    assert counts and all(0 < count <= 10 for count in counts)
     assert total == 10  # both announcements, five recipients each, in the one tick
     assert await scheduler.tick() == 0
     await scheduler.stop()  # waits for the woken ticks too

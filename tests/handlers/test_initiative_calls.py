@@ -3,6 +3,8 @@ date that cannot be used is explained and changes nothing; a member cannot set o
 
 from __future__ import annotations
 
+import time as wall
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -10,9 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.base import utcnow
 from models.initiative_calls import InitiativeCall
+from models.initiatives import InitiativeStatus
 from models.movements import school_year_of
 from tests.botapi.telegram import FakeTelegram
-from tests.factories import make_member, make_official, make_tree
+from tests.factories import make_initiative, make_member, make_official, make_tree
 from tests.handlers.helpers import alert_for, next_sent
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -28,13 +31,14 @@ async def test_an_official_types_the_deadline_and_a_bad_date_is_refused(  # type
 ) -> None:
     tree = await make_tree(db)
     await make_official(db, tree["district"], telegram_id=900)
-    await make_member(db, tree["trai"], telegram_id=101)
+    lan_member = await make_member(db, tree["trai"], telegram_id=101)
+    await make_initiative(db, lan_member, status=InitiativeStatus.DRAFT)
     await db.commit()
     year = school_year_of(utcnow(), TZ)
     next_year = int(year[:4]) + 1
     hung = tg.user(first_name="Hùng", user_id=900)
     lan = tg.user(first_name="Lan", user_id=101)
-    async with start_bot():
+    async with start_bot() as runtime:
         await hung.send("/initiative stats")
         screen = await next_sent(hung)
         assert ["📅 Hạn nộp sáng kiến"] in screen.buttons
@@ -67,6 +71,24 @@ async def test_an_official_types_the_deadline_and_a_bad_date_is_refused(  # type
         await next_sent(hung)
         [call] = await _calls(db)
         assert call.deadline.astimezone(TZ).day == 15
+
+        # Seven days before, at 08:00 local, Lan (her initiative is a draft) is reminded, and
+        # the official sees what the reminder reached.
+        moment = datetime(next_year, 3, 8, 8, 0, tzinfo=TZ).astimezone(UTC)
+        shift = (moment - datetime.now(UTC)).total_seconds()
+        runtime.delivery.clock = lambda: wall.time() + shift
+        runtime.scheduler.clock = lambda: moment
+        await runtime.scheduler.tick()  # (the periodic tick may be the one that queues it)
+        assert "Sắp hết hạn nộp sáng kiến" in ((await next_sent(lan)).text or "")
+        await db.commit()
+        await hung.send("/initiative stats")
+        await next_sent(hung)
+        await hung.tap("📅 Hạn nộp sáng kiến")
+        figures = (await next_sent(hung)).text or ""
+        assert "đã gửi 1 tin · tới 1 người" in figures
+        assert "0/1 đã nộp sáng kiến sau khi được nhắc" in figures
+        await hung.send("/cancel")
+        await next_sent(hung)
 
         # A member's forged tap is refused and changes nothing.
         await lan.send("/help")

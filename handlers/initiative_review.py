@@ -58,7 +58,9 @@ from handlers import common
 from handlers.initiative_text import LEVEL_KEYS, form_messages
 from handlers.initiative_text import level_name as _level
 from handlers.initiative_text import status_name as _status
+from handlers.reminders import run_lines
 from models import initiative_review as model
+from models import reminders
 from models.access import Actor
 from models.base import fold, utcnow
 from models.errors import DomainError, InvalidInput, NotAllowed, NotFound
@@ -629,15 +631,18 @@ def _footer(context: UnionContext, card: model.Card, *, as_official: bool) -> st
 
 
 async def _send_card(
-    update: Update, context: UnionContext, card: model.Card, rows: Rows, *, as_official: bool
+    update: Update, context: UnionContext, card: model.Card, rows: Rows, *, as_official: bool,
+    figures: list[reminders.RunStats] | None = None,
 ) -> None:
     """The whole request as the author previewed it, in as many messages as it takes, the
     buttons under the last."""
     if update.callback_query is not None:
         await update.callback_query.answer()
+    footer = _footer(context, card, as_official=as_official)
+    if figures:
+        footer += "\n\n" + "\n".join(run_lines(context, stats) for stats in figures)
     messages = form_messages(
-        context, card.initiative, card.authors, heading=_heading(context, card),
-        footer=_footer(context, card, as_official=as_official),
+        context, card.initiative, card.authors, heading=_heading(context, card), footer=footer,
     )
     for text in messages[:-1]:
         await common.reply(update, text)
@@ -663,6 +668,8 @@ async def opened_as_official(
     card = await model.card_for_official(
         session, actor, initiative_id=int(parts[0]), now=utcnow()
     )
+    # What the scoring reminders reached, and how many reviewers then scored.
+    figures = await reminders.latest_figures(session, "initiative", card.initiative.id)  # type: ignore[arg-type]
     await session.commit()
     initiative = card.initiative
     rows: Rows = []
@@ -683,7 +690,7 @@ async def opened_as_official(
             ])
     rows += _common_buttons(context, card)
     rows.append([(context.t("initiative_review.back_to_queue"), "irv:q:a:0")])
-    await _send_card(update, context, card, rows, as_official=True)
+    await _send_card(update, context, card, rows, as_official=True, figures=figures)
 
 
 async def opened_as_reviewer(

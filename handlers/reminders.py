@@ -72,6 +72,7 @@ ITEM_LINES = {
     Category.SELF_ASSESSMENT: "rmd.item_self_assessment",
     Category.SCORING: "rmd.item_scoring",
     Category.EVENT: "rmd.item_event",
+    Category.INITIATIVE_CALL: "rmd.item_initiative_call",
 }
 ACTED = {
     Category.REGISTRATION: "rmd.acted_registration",

@@ -1112,6 +1112,8 @@ async def upcoming_for(
             next_reminder_time(initiative.scoring_deadline, DEFAULT_OFFSETS, tz, now=now),
             Category.SCORING in muted,
         ))
+    items += await _upcoming_calls(session, member, unit, now=now, tz=tz,
+                                   muted=Category.INITIATIVE_CALL in muted)
     items += await _upcoming_events(
         session, member, unit, now=now, muted=Category.EVENT in muted,
         admin_telegram_ids=admin_telegram_ids,
@@ -1126,6 +1128,42 @@ async def upcoming_for(
             or item.next_at
         ))
         for item in items[:UPCOMING_MAX]
+    ]
+
+
+async def _upcoming_calls(
+    session: AsyncSession, member: Member, unit: OrgUnit | None, *, now: datetime, tz: tzinfo,
+    muted: bool,
+) -> list[Upcoming]:
+    """The initiative calls of the member's union or above, when the member has an initiative
+    still a draft (whom those reminders reach)."""
+    from models.initiative_calls import InitiativeCall
+
+    if unit is None:
+        return []
+    draft = await session.exec(
+        select(Initiative.id).where(
+            Initiative.submitter_member_id == member.id,
+            Initiative.status == InitiativeStatus.DRAFT,
+        ).limit(1)
+    )
+    if draft.first() is None:
+        return []
+    ancestors = [int(part) for part in unit.path.strip("/").split("/") if part]
+    rows = await session.exec(
+        select(InitiativeCall, OrgUnit.name)
+        .join(OrgUnit, col(OrgUnit.id) == InitiativeCall.unit_id)
+        .where(col(InitiativeCall.unit_id).in_(ancestors), col(InitiativeCall.deadline) > now)
+        .order_by(col(InitiativeCall.deadline), col(InitiativeCall.id)).limit(UPCOMING_PER_KIND)
+    )
+    return [
+        Upcoming(
+            Category.INITIATIVE_CALL, name, call.deadline,
+            next_reminder_time(call.deadline, DEFAULT_OFFSETS, tz, now=now,
+                               not_before=call.created_at),
+            muted,
+        )
+        for call, name in rows.all()
     ]
 
 

@@ -170,3 +170,21 @@ async def test_only_an_official_of_the_unit_sets_a_call_and_only_in_the_future(
         await session.commit()
         found = await session.get(calls.InitiativeCall, call.id)
         assert found is not None and found.created_by_member_id is None
+
+
+async def test_reminders_coming_lists_the_call_to_a_member_with_a_draft_only(
+    engine: AsyncEngine,
+) -> None:
+    tree, _, lan, _, _ = await _setup(engine)
+    async with database.create_session_factory(engine)() as session:
+        [item] = [
+            i for i in await rem.upcoming_for(session, lan, local(2, 9), HCM)
+            if i.category == rem.Category.INITIATIVE_CALL
+        ]
+        assert item.title == tree["district"].name and item.deadline == DEADLINE
+        assert item.next_at == local(8, 8)  # the seven-day reminder
+        hoa = (await session.exec(
+            select(rem.Member).where(rem.Member.full_name == "Phạm Thị Hoa")
+        )).one()
+        coming = await rem.upcoming_for(session, hoa, local(2, 9), HCM)
+        assert not [i for i in coming if i.category == rem.Category.INITIATIVE_CALL]

@@ -22,16 +22,15 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert
-from sqlalchemy.engine import make_url
+from sqlalchemy import func
 from sqlmodel import select
 
+from bench.scratch import insert_teachers, scratch_databases
 from bot import database
 from models.access import Role, RoleAssignment
 from models.members import Identity, Member, MemberStatus
@@ -71,22 +70,9 @@ async def populate(url: str, members: int, schools: int) -> int:
         connection = await session.connection()
         for start in range(0, members - 1, CHUNK):
             count = min(CHUNK, members - 1 - start)
-            rows = [
-                {"full_name": f"Giáo viên {start + n:06d}",
-                 "full_name_folded": f"giao vien {start + n:06d}",
-                 "unit_id": units[(start + n) % schools].id, "position": "teacher",
-                 "gender": "female" if n % 3 else "male", "status": MemberStatus.ACTIVE,
-                 "locale": "en" if n % 10 == 0 else None, "created_at": now, "updated_at": now}
-                for n in range(count)
-            ]
-            ids = [row[0] for row in (await connection.execute(
-                insert(Member).returning(Member.id, sort_by_parameter_order=True), rows
-            )).all()]
-            await connection.execute(insert(Identity), [
-                {"channel": "telegram", "external_id": str(2_000_000 + member_id),
-                 "member_id": member_id, "created_at": now}
-                for member_id in ids
-            ])
+            await insert_teachers(
+                connection, units, start=start, count=count, now=now
+            )
         await session.commit()
         actor = await actor_for(session, identity)
         saved = await ann.save(
@@ -130,26 +116,7 @@ async def queue(url: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    import asyncpg
-
-    admin = make_url(args.database_url)
-    name = f"unionbot_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin_execute(sql: str) -> None:
-        connection = await asyncpg.connect(
-            user=admin.username, password=admin.password, host=admin.host or "127.0.0.1",
-            port=admin.port or 5432, database=admin.database or "postgres",
-        )
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    await admin_execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    )
-    try:
+    async with scratch_databases(args.database_url) as [url]:
         started = time.perf_counter()
         await populate(url, args.members, args.schools)
         setup = time.perf_counter() - started
@@ -166,8 +133,6 @@ async def main(args: argparse.Namespace) -> None:
               f"{result['seconds']:.1f} s: {result['queued'] / result['seconds']:,.0f}/s")
         print(f"peak RSS of the queuing process: {result['max_rss_mb']:.0f} MB "
               f"({result['rss_before_mb']:.0f} MB before the tick)")
-    finally:
-        await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import resource
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -275,29 +274,10 @@ async def enqueue(url: str, count: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
+    from bench.scratch import scratch_databases
     from bot import database
 
-    admin = make_url(args.database_url)
-    name = f"unionbot_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin_execute(sql: str) -> None:
-        connection = await asyncpg.connect(
-            user=admin.username, password=admin.password, host=admin.host or "127.0.0.1",
-            port=admin.port or 5432, database=admin.database or "postgres",
-        )
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    await admin_execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    )
-    try:
+    async with scratch_databases(args.database_url) as [url]:
         engine = database.create_engine(url)
         await database.upgrade(engine)
         await engine.dispose()
@@ -360,8 +340,6 @@ async def main(args: argparse.Namespace) -> None:
                   f"over {counts['span']:.0f} s (server clock), most in any 1 s window "
                   f"{counts['max_in_1s']}, 429s answered {counts['refused']} (sent per "
                   f"worker: {', '.join(str(r['sent']) for r in results)})")
-    finally:
-        await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

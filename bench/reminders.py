@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,11 +37,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, insert
-from sqlalchemy.engine import make_url
 from sqlmodel import select
 
+from bench.scratch import insert_teachers, scratch_databases
 from bot import database
-from models.members import Identity, Member, MemberStatus
 from models.movements import Movement, MovementStatus, MovementTarget, Registration
 from models.org import OrgKind, create_unit
 from models.outbox import OutboxMessage
@@ -100,22 +98,9 @@ async def populate(url: str, members: int, schools: int) -> int:
         ])
         for start in range(0, members, CHUNK):
             count = min(CHUNK, members - start)
-            rows = [
-                {"full_name": f"Giáo viên {start + n:06d}",
-                 "full_name_folded": f"giao vien {start + n:06d}",
-                 "unit_id": units[(start + n) % schools].id, "position": "teacher",
-                 "gender": "female" if n % 3 else "male", "status": MemberStatus.ACTIVE,
-                 "locale": "en" if n % 10 == 0 else None, "created_at": NOW, "updated_at": NOW}
-                for n in range(count)
-            ]
-            ids = [row[0] for row in (await connection.execute(
-                insert(Member).returning(Member.id, sort_by_parameter_order=True), rows
-            )).all()]
-            await connection.execute(insert(Identity), [
-                {"channel": "telegram", "external_id": str(2_000_000 + member_id),
-                 "member_id": member_id, "created_at": NOW}
-                for member_id in ids
-            ])
+            ids = await insert_teachers(
+                connection, units, start=start, count=count, now=NOW
+            )
             await connection.execute(insert(Registration), [
                 {"movement_id": movement_id, "registrant": f"m:{member_id}",
                  "member_id": member_id, "unit_id": units[(start + n) % schools].id,
@@ -226,29 +211,7 @@ async def idle_ticks(url: str, ticks: int, now: datetime) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    import asyncpg
-
-    admin = make_url(args.database_url)
-
-    async def admin_execute(sql: str) -> None:
-        connection = await asyncpg.connect(
-            user=admin.username, password=admin.password, host=admin.host or "127.0.0.1",
-            port=admin.port or 5432, database=admin.database or "postgres",
-        )
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    names = [f"unionbot_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for name in names:
-        await admin_execute(f'CREATE DATABASE "{name}"')
-    big, empty = (
-        admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False)
-        for name in names
-    )
-    try:
+    async with scratch_databases(args.database_url, 2) as [big, empty]:
         started = time.perf_counter()
         await populate(big, args.members, args.schools)
         print(f"reminders benchmark: PostgreSQL, {args.members:,} members in one district of "
@@ -283,9 +246,6 @@ async def main(args: argparse.Namespace) -> None:
               f"the {args.members:,} members and their outbox rows {idle_full:.1f} ms; the same "
               f"an hour after the 7-day reminder (its deadline near, looked at each tick) "
               f"{idle_near:.1f} ms (history stored in {stored:.0f} s)")
-    finally:
-        for name in names:
-            await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@ sender (Telegram: the lean bot/telegram_sender.py; Zalo: its bot on the bridge, 
 within the platform's limits, and records what happened.
 
 It runs inside `unionbot run` (started and stopped by bot.app.running) and alone as
-`unionbot worker`; several workers on one PostgreSQL share the outbox (claims never overlap,
-the rate is reserved on one shared row per channel).
+`unionbot worker`; several workers on one PostgreSQL share the outbox: claims never
+overlap, and a throttled channel is sent on by one worker at a time (its holder, see
+`outbox.hold_channel`), whose pacer then sees every send of that bot; the others send on the
+other channels, on unthrottled ones alongside, and take a throttled channel over when its
+holder stops (at once after a clean stop, `hold` seconds after a crash).
 
 One loop per worker:
 
@@ -90,10 +93,15 @@ class DeliveryConfig:
     # Results are written and rows claimed once half the places are free or this long after
     # the first result came back: one transaction per batch, not per message.
     batch_wait: float = 0.05
-    # Send times are reserved a little under the rate, so that sends of several workers a few
-    # milliseconds late do not put one too many into Telegram's sliding second; within a
-    # worker the pacer (_Pacer) holds the rate at the moment of sending.
+    # Send times are reserved a little under the rate; the pacer (_Pacer) holds the rate at
+    # the moment of sending.
     rate_margin: float = 0.98
+    # A throttled channel is sent on by one worker at a time (outbox.hold_channel): its hold,
+    # renewed every round, lapses `hold` seconds after the last renewal, and the worker stops
+    # sending on the channel `hold_margin` of that before, so a worker whose rounds fail (or
+    # whose process stalled) never sends alongside the one that took the channel over.
+    hold: float = 10.0
+    hold_margin: float = 0.2
     # A round that fails (the database is down, a bug) is tried again after `retry_first`
     # seconds, doubling up to `retry_max`; the results not yet written wait in memory.
     retry_first: float = 1.0
@@ -252,6 +260,8 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._paused_until: dict[str, float] = {}
+        # Throttled channels this worker holds, and until when (see DeliveryConfig.hold).
+        self._held_until: dict[str, float] = {}
         # The pacer: per channel, the times the last sends left this worker (see _Pacer).
         self._pacers: dict[str, _Pacer] = {
             channel: _Pacer(rate) for channel, rate in config.rates.items() if rate is not None
@@ -361,6 +371,7 @@ class DeliveryWorker:
         while True:
             try:
                 await self._record()
+                await self._let_go()
                 return
             except Exception:
                 # Stopping while the database is away: keep trying until `stop` gives up
@@ -388,6 +399,7 @@ class DeliveryWorker:
                 async with self.sessions() as session:
                     await outbox.release(session, unsent, worker=self.id)
                     await session.commit()
+            await self._let_go()
         except Exception:
             log.exception(
                 "delivery worker %s: could not write %d results nor release %d rows on the "
@@ -404,6 +416,7 @@ class DeliveryWorker:
         starts the sends. Returns how many rows it claimed."""
         done, self._done = self._done, []
         claims: list[tuple[Sender, list[Claimed], float, float | None]] = []
+        holds: dict[str, float | None] = {}
         recovered = 0
         try:
             async with self.sessions() as session:
@@ -413,9 +426,10 @@ class DeliveryWorker:
                     recovered = await self._recover(session)
                 free = self.config.concurrency - (len(self._claimed) - len(done))
                 for channel, sender in self.senders.items():
-                    if free <= 0 or self._stopping.is_set():
+                    if self._stopping.is_set():
                         break
-                    rows, start, rate = await self._claim(session, channel, free)
+                    # Even with no place free, the holds are renewed.
+                    rows, start, rate = await self._claim(session, channel, free, holds)
                     if rows:
                         claims.append((sender, rows, start, rate))
                         free -= len(rows)
@@ -425,6 +439,11 @@ class DeliveryWorker:
             raise
         self._forget(done)
         self._recovered(recovered)
+        for channel, until in holds.items():  # only once committed do they count
+            if until is None:
+                self._held_until.pop(channel, None)
+            else:
+                self._held_until[channel] = until
         claimed = 0
         for sender, rows, start, rate in claims:
             for index, row in enumerate(rows):
@@ -457,12 +476,19 @@ class DeliveryWorker:
             )
 
     async def _claim(
-        self, session: Any, channel: str, limit: int
+        self, session: Any, channel: str, limit: int, holds: dict[str, float | None]
     ) -> tuple[list[Claimed], float, float | None]:
         """Claims up to `limit` rows of `channel`; returns them, the first send time and the
-        reserved rate (None: unthrottled, all go at once)."""
+        reserved rate (None: unthrottled, all go at once). A throttled channel is claimed
+        only by its holder: the hold is taken or renewed first and noted in `holds`."""
         rate = self.config.rates.get(channel)
         now = self.clock()
+        if rate is not None:
+            holds[channel] = await outbox.hold_channel(
+                session, channel=channel, worker=self.id, now=now, hold=self.config.hold
+            )
+            if holds[channel] is None:
+                return [], now, None  # another worker sends on this channel
         rows = await outbox.claim(
             session, worker=self.id, channel=channel, limit=limit,
             now=datetime.fromtimestamp(now, UTC),
@@ -487,6 +513,16 @@ class DeliveryWorker:
             if delay <= 0:
                 break
             await self.sleep(delay)
+        if pacer is not None and self.clock() >= self._held_until.get(channel, 0.0) - (
+            self.config.hold * self.config.hold_margin
+        ):
+            # The hold on the channel is lapsing (rounds failed to renew it, or this process
+            # stalled): another worker may be sending on it now. Back to the outbox, unsent.
+            self._result(_Done(row, outbox.retry(
+                row.id, at=self._now(), attempts=row.attempts,
+                error="this worker's hold on the channel lapsed",
+            )))
+            return
         paused = self._paused_until.get(channel, 0.0)
         if paused > at:
             # A 429 came after this row's time was reserved: back to the outbox, to be claimed
@@ -554,6 +590,15 @@ class DeliveryWorker:
             error=_reason(error),
         ))
 
+    async def _let_go(self) -> None:
+        """Stopping: the channels this worker held can be taken over at once (otherwise its
+        hold lapses after `hold` seconds)."""
+        if self._held_until:
+            async with self.sessions() as session:
+                await outbox.let_go_of_channels(session, worker=self.id)
+                await session.commit()
+            self._held_until.clear()
+
     async def _record(self) -> None:
         """Writes the results that came back, in a transaction of their own; frees their
         places (on the way out: a round writes them with its claim)."""
@@ -614,9 +659,12 @@ class DeliveryWorker:
                 continue
             if until is None:
                 async with self.sessions() as session:
-                    if claimed == 0 and not self._done and not await outbox.unfinished(session):
-                        return
-            elif await until():
+                    finished = (claimed == 0 and not self._done
+                                and not await outbox.unfinished(session))
+            else:
+                finished = await until()
+            if finished:
+                await self._let_go()
                 return
             await self._wait(min(self.config.idle_poll, 0.05))
         raise TimeoutError("the outbox did not drain in time")

@@ -19,9 +19,12 @@ The rules, each taking `now` so tests drive time:
   cheaper for the worker).
 * The global rate (messages per second per bot) is a reservation of send times on a row per
   channel (`outbox_rate.next_slot_at`): a claim of n rows moves it n/rate seconds on, in the
-  same transaction, and the worker sends the i-th row no earlier than start + i/rate. Every
-  worker on the database reserves from the same row, so the rate holds across all of them; a
-  429 moves the row past `retry_after` for everyone.
+  same transaction, and the worker sends the i-th row no earlier than start + i/rate; a 429
+  moves the row past `retry_after` for everyone. A throttled channel is sent on by one
+  worker at a time, its holder (`hold_channel`: `outbox_rate.holder`, renewed every round,
+  lapsing when its holder stops renewing), so that worker's pacer sees every send and the
+  rate holds as the platform counts it; the other workers send on the other channels and
+  take over when the holder stops. Unthrottled channels are shared by every worker.
 * `record` writes a batch of results: the sent rows as one executemany of one unchanging,
   prepared UPDATE, each row guarded by `claimed_by` and status "sending".
 * `recover_expired` puts rows left "sending" by a dead worker (lease expired) back to pending,
@@ -137,6 +140,10 @@ class OutboxRate(SQLModel, table=True):
     channel: str = Field(sa_column=Column(String(16), primary_key=True))
     # Seconds since the epoch: the earliest time the next message may be sent.
     next_slot_at: float = Field(sa_column=Column(Float, nullable=False))
+    # The one worker that sends on this (throttled) channel, until when (seconds since the
+    # epoch) unless it renews; see `hold_channel`.
+    holder: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    held_until: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 @dataclass(frozen=True)
@@ -416,6 +423,40 @@ def _rate_insert(session: AsyncSession) -> Any:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(OutboxRate.__table__)  # type: ignore[attr-defined]
+
+
+async def hold_channel(
+    session: AsyncSession, *, channel: str, worker: str, now: float, hold: float
+) -> float | None:
+    """Takes or renews `worker`'s hold on a throttled channel: only its holder sends on it, so
+    one process's pacer sees every send and the platform's rate holds as the platform counts
+    it (several processes spacing their sends by a shared reservation alone put one too many
+    into a second whenever one of them sent late). Returns until when the hold lasts, or None
+    while another worker holds it (it lapses `hold` seconds after its holder last renewed
+    it, so a dead holder's channel is taken over). The caller commits."""
+    await session.exec(  # type: ignore[call-overload]
+        _rate_insert(session).values(channel=channel, next_slot_at=now)
+        .on_conflict_do_nothing(index_elements=["channel"])
+    )
+    result = await session.exec(  # type: ignore[call-overload]
+        text(
+            "UPDATE outbox_rate SET holder = :worker, held_until = :until "
+            "WHERE channel = :channel "
+            "AND (holder IS NULL OR holder = :worker OR held_until < :now) "
+            "RETURNING held_until"
+        ),
+        params={"worker": worker, "until": now + hold, "channel": channel, "now": now},
+    )
+    until = result.scalar_one_or_none()
+    return None if until is None else float(until)
+
+
+async def let_go_of_channels(session: AsyncSession, *, worker: str) -> None:
+    """`worker` stops: the channels it held can be taken over at once. The caller commits."""
+    await session.exec(  # type: ignore[call-overload]
+        text("UPDATE outbox_rate SET holder = NULL, held_until = NULL WHERE holder = :worker"),
+        params={"worker": worker},
+    )
 
 
 async def pause_channel(session: AsyncSession, *, channel: str, until: float) -> None:

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -269,19 +270,96 @@ async def test_a_send_the_server_counts_late_does_not_crowd_the_next_second(  # 
     assert _most_in_a_window([at for at, _ in sends]) <= rate
 
 
-async def test_two_workers_share_the_outbox_and_the_rate(tg, bots, sessions) -> None:  # type: ignore[no-untyped-def]
+async def _until_delivered(sessions: SessionFactory, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    for _ in range(int(timeout / 0.05)):
+        async with sessions() as session:
+            if not await outbox.unfinished(session):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox was not delivered in time")
+
+
+async def test_two_workers_on_a_throttled_channel_hold_the_rate_and_one_takes_over(  # type: ignore[no-untyped-def]
+    tg, bots, sessions
+) -> None:
     users = [tg.user() for _ in range(150)]
     await _enqueue(sessions, [u.id for u in users])
     rate = 40
+    # A hold far longer than the test may take: the second worker can only finish the
+    # channel if the first one's clean stop let go of it.
+    config = replace(FAST, rates={"telegram": rate}, hold=120.0)
     async with bots() as b:
-        config = replace(FAST, rates={"telegram": rate})
-        first = DeliveryWorker(sessions, b, config, worker_id="first")
-        second = DeliveryWorker(sessions, b, config, worker_id="second")
-        await asyncio.gather(first.drain(), second.drain())
+        workers = [DeliveryWorker(sessions, b, config, worker_id=name)
+                   for name in ("first", "second")]
+        for worker in workers:
+            await worker.start()
+        try:
+            for _ in range(600):
+                if len(_sends(tg)) >= 2 * rate:
+                    break
+                await asyncio.sleep(0.01)
+            # One worker sends on the channel; the other stands by.
+            holder, other = sorted(workers, key=lambda w: -w.stats.sent)
+            assert other.stats.sent == 0
+            await holder.stop()
+            await _until_delivered(sessions)
+        finally:
+            for worker in workers:
+                await worker.stop()
     sends = _sends(tg)
     assert Counter(chat for _, chat in sends) == Counter(u.id for u in users)
-    assert first.stats.sent > 0 and second.stats.sent > 0
-    assert _most_in_a_window([at for at, _ in sends]) <= rate + 1
+    assert holder.stats.sent > 0 and other.stats.sent > 0
+    assert holder.stats.sent + other.stats.sent == len(users)
+    # The rate as the server counted it, across both workers and the handover.
+    assert _most_in_a_window([at for at, _ in sends]) <= rate
+
+
+async def test_a_dead_workers_hold_on_a_channel_lapses_and_another_takes_over(  # type: ignore[no-untyped-def]
+    tg, bots, sessions
+) -> None:
+    users = [tg.user() for _ in range(20)]
+    await _enqueue(sessions, [u.id for u in users])
+    async with sessions() as session:  # a worker took the channel, then its process died
+        until = await outbox.hold_channel(
+            session, channel="telegram", worker="dead", now=time.time(), hold=1.0
+        )
+        await session.commit()
+    assert until is not None
+    async with bots() as b:
+        worker = DeliveryWorker(sessions, b, replace(FAST, rates={"telegram": 50}))
+        await worker.drain(timeout=30)
+    sent_at = [row.sent_at for row in await _rows(sessions)]
+    assert Counter(chat for _, chat in _sends(tg)) == Counter(u.id for u in users)
+    assert worker.stats.sent == len(users)
+    # Nothing went while the dead worker's hold lasted.
+    assert all(at is not None and at.timestamp() >= until for at in sent_at)
+    async with sessions() as session:  # and the survivor let go when it finished
+        rate_row = await session.get(outbox.OutboxRate, "telegram")
+        assert rate_row is not None and rate_row.holder is None
+
+
+async def test_a_worker_whose_hold_lapsed_sends_nothing_until_it_holds_the_channel_again(  # type: ignore[no-untyped-def]
+    tg, bots, sessions
+) -> None:
+    users = [tg.user() for _ in range(8)]
+    await _enqueue(sessions, [u.id for u in users])
+    offset = 0.0
+    async with bots() as b:
+        worker = DeliveryWorker(
+            sessions, b, replace(FAST, rates={"telegram": 50}, hold=5.0),
+            clock=lambda: time.time() + offset,
+        )
+        assert await worker.tick() == len(users)
+        # The process stalls before the sends leave: by its clock the hold has lapsed, and
+        # another worker may have taken the channel over meanwhile.
+        offset = 30.0
+        await worker.drain(timeout=30)
+    # Those sends went back to the outbox unsent; once the worker held the channel again
+    # they went, each once.
+    assert worker.stats.retried == len(users)
+    assert Counter(chat for _, chat in _sends(tg)) == Counter(u.id for u in users)
+    assert {row.status for row in await _rows(sessions)} == {Status.SENT}
+    assert all(row.attempts == 1 for row in await _rows(sessions))
 
 
 async def test_two_workers_unthrottled_never_send_twice(tg, bots, sessions) -> None:  # type: ignore[no-untyped-def]

@@ -19,11 +19,11 @@ The token is part of every URL, so URLs are never logged and errors never repeat
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -85,7 +85,7 @@ def error_for(status: int, payload: bytes) -> TelegramError:
     except ValueError:
         message = f"Unknown HTTPError ({status})"
     try:
-        data = json.loads(payload)
+        data = orjson.loads(payload)
         if not isinstance(data, dict):
             raise ValueError("not an object")
     except ValueError:
@@ -176,7 +176,7 @@ class TelegramSender:
         python-telegram-bot error for it."""
         if self._session is None:
             raise RuntimeError("TelegramSender is not started")
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = orjson.dumps(body)  # UTF-8 as it is; orjson: about a tenth of the worker's CPU
         try:
             async with self._session.post(
                 self._api + method, data=data, headers=_HEADERS
@@ -191,7 +191,7 @@ class TelegramSender:
         if not 200 <= status <= 299:
             raise error_for(status, payload)
         try:
-            answer = json.loads(payload)
+            answer = orjson.loads(payload)
         except ValueError:
             raise NetworkError("Telegram's answer could not be read") from None
         if not isinstance(answer, dict) or not answer.get("ok", False):

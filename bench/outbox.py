@@ -18,7 +18,7 @@ A database of its own is created on the server of --database-url (or TEST_DATABA
 dropped at the end.
 
     python bench/outbox.py
-    python bench/outbox.py --recipients 100000 --throttled-seconds 300 --concurrency 32 \
+    python bench/outbox.py --recipients 100000 --throttled-seconds 300 --concurrency 128 \
         --workers 2 --throttled-workers 2
 """
 
@@ -377,7 +377,7 @@ if __name__ == "__main__":
     else:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--recipients", type=int, default=100_000)
-        parser.add_argument("--concurrency", type=int, default=32)
+        parser.add_argument("--concurrency", type=int, default=128)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--rate", type=float, default=30)
         parser.add_argument("--throttled-seconds", type=float, default=300)

@@ -54,11 +54,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, upsert_insert, utcnow
 from models.members import Identity, Member, identities_of, reachable_identity
 
 
@@ -192,12 +191,8 @@ class Progress:
 
 # Rows per INSERT batch (and ids per IN list), to bound memory and statement size.
 _CHUNK = 5000
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+_MESSAGES = OutboxMessage.__table__  # type: ignore[attr-defined]
+_RATES = OutboxRate.__table__  # type: ignore[attr-defined]
 
 
 async def enqueue(
@@ -219,7 +214,7 @@ async def enqueue(
             return 0
         # executemany with RETURNING: SQLAlchemy sends it as a few multi-row INSERTs
         # ("insertmanyvalues"), and the returned ids count what was new on both dialects.
-        statement = _insert(session).on_conflict_do_nothing(
+        statement = upsert_insert(session, _MESSAGES).on_conflict_do_nothing(
             index_elements=["dedupe_key"]
         ).returning(OutboxMessage.__table__.c.id)  # type: ignore[attr-defined]
         result = await session.exec(statement, params=batch)  # type: ignore[call-overload]
@@ -404,7 +399,7 @@ async def reserve_slots(
     the first (seconds since the epoch). The i-th message goes at first + i/rate."""
     span = count / rate
     await session.exec(  # type: ignore[call-overload]
-        _rate_insert(session).values(channel=channel, next_slot_at=now)
+        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=now)
         .on_conflict_do_nothing(index_elements=["channel"])
     )
     result = await session.exec(  # type: ignore[call-overload]
@@ -419,12 +414,6 @@ async def reserve_slots(
     return end - span
 
 
-def _rate_insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(OutboxRate.__table__)  # type: ignore[attr-defined]
-
-
 async def hold_channel(
     session: AsyncSession, *, channel: str, worker: str, now: float, hold: float
 ) -> float | None:
@@ -435,7 +424,7 @@ async def hold_channel(
     while another worker holds it (it lapses `hold` seconds after its holder last renewed
     it, so a dead holder's channel is taken over). The caller commits."""
     await session.exec(  # type: ignore[call-overload]
-        _rate_insert(session).values(channel=channel, next_slot_at=now)
+        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=now)
         .on_conflict_do_nothing(index_elements=["channel"])
     )
     result = await session.exec(  # type: ignore[call-overload]
@@ -462,7 +451,7 @@ async def let_go_of_channels(session: AsyncSession, *, worker: str) -> None:
 async def pause_channel(session: AsyncSession, *, channel: str, until: float) -> None:
     """After a 429: nobody sends on `channel` before `until` (seconds since the epoch)."""
     await session.exec(  # type: ignore[call-overload]
-        _rate_insert(session).values(channel=channel, next_slot_at=until)
+        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=until)
         .on_conflict_do_nothing(index_elements=["channel"])
     )
     await session.exec(  # type: ignore[call-overload]

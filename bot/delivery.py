@@ -649,8 +649,8 @@ class DeliveryWorker:
 
     async def drain(self, *, until: Callable[[], Awaitable[bool]] | None = None,
                     timeout: float = 30.0) -> None:  # noqa: ASYNC109 (a test and bench bound)
-        """Runs rounds until nothing is due or in flight (or `until()` is true); for the CLI's
-        one-shot use, the tests and the benchmark."""
+        """Runs rounds until nothing is due or in flight (or `until()` is true); for
+        the tests and the benchmarks (`unionbot worker` runs `run`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             claimed = await self.tick()

@@ -392,16 +392,21 @@ async def claim(
     return rows
 
 
+async def _rate_row(session: AsyncSession, channel: str, *, next_slot_at: float) -> None:
+    """The channel's shared row, made (with `next_slot_at`) if it does not exist yet."""
+    await session.exec(  # type: ignore[call-overload]
+        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=next_slot_at)
+        .on_conflict_do_nothing(index_elements=["channel"])
+    )
+
+
 async def reserve_slots(
     session: AsyncSession, *, channel: str, count: int, rate: float, now: float
 ) -> float:
     """Reserves `count` send times at `rate` per second on the channel's shared row; returns
     the first (seconds since the epoch). The i-th message goes at first + i/rate."""
     span = count / rate
-    await session.exec(  # type: ignore[call-overload]
-        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=now)
-        .on_conflict_do_nothing(index_elements=["channel"])
-    )
+    await _rate_row(session, channel, next_slot_at=now)
     result = await session.exec(  # type: ignore[call-overload]
         text(
             "UPDATE outbox_rate SET next_slot_at = "
@@ -423,10 +428,7 @@ async def hold_channel(
     into a second whenever one of them sent late). Returns until when the hold lasts, or None
     while another worker holds it (it lapses `hold` seconds after its holder last renewed
     it, so a dead holder's channel is taken over). The caller commits."""
-    await session.exec(  # type: ignore[call-overload]
-        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=now)
-        .on_conflict_do_nothing(index_elements=["channel"])
-    )
+    await _rate_row(session, channel, next_slot_at=now)
     result = await session.exec(  # type: ignore[call-overload]
         text(
             "UPDATE outbox_rate SET holder = :worker, held_until = :until "
@@ -450,10 +452,7 @@ async def let_go_of_channels(session: AsyncSession, *, worker: str) -> None:
 
 async def pause_channel(session: AsyncSession, *, channel: str, until: float) -> None:
     """After a 429: nobody sends on `channel` before `until` (seconds since the epoch)."""
-    await session.exec(  # type: ignore[call-overload]
-        upsert_insert(session, _RATES).values(channel=channel, next_slot_at=until)
-        .on_conflict_do_nothing(index_elements=["channel"])
-    )
+    await _rate_row(session, channel, next_slot_at=until)
     await session.exec(  # type: ignore[call-overload]
         text(
             "UPDATE outbox_rate SET next_slot_at = :until "

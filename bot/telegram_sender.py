@@ -176,7 +176,7 @@ class TelegramSender:
         python-telegram-bot error for it."""
         if self._session is None:
             raise RuntimeError("TelegramSender is not started")
-        data = orjson.dumps(body)  # UTF-8 as it is; orjson: about a tenth of the worker's CPU
+        data = orjson.dumps(body)  # UTF-8 as it is (orjson saves about a tenth of the CPU)
         try:
             async with self._session.post(
                 self._api + method, data=data, headers=_HEADERS

@@ -527,6 +527,18 @@ def _confirm(context: UnionContext, yes: str, yes_data: str, back: str) -> Butto
     return [[(yes, yes_data)], [(context.t("announcements.back"), back)]]
 
 
+async def _ask_to_confirm(
+    update: Update, context: UnionContext, ident: int, question: str, yes: str, verb: str
+) -> None:
+    """Answers the tap and asks `question` about announcement `ident`: `yes` (payload
+    ann:<verb>:<id>) or back to its view."""
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+    await common.show(update, question, common.keyboard(_confirm(
+        context, yes, f"ann:{verb}:{ident}", f"ann:v:{ident}"
+    )))
+
+
 async def _waiting_count(session: AsyncSession, announcement: Announcement) -> int:
     """How many recipients have not acknowledged (read by keyset pages)."""
     total, after = 0, 0
@@ -552,18 +564,18 @@ async def asked_follow_up(update: Update, context: UnionContext) -> None:
     if found is None:
         return
     ident, count = found
-    assert update.callback_query is not None
-    await update.callback_query.answer()
     if not count:
+        assert update.callback_query is not None
+        await update.callback_query.answer()
         await common.show(update, context.t("announcements.nobody_waiting"), common.keyboard(
             [[(context.t("announcements.back"), f"ann:v:{ident}")]]
         ))
         return
-    text = context.t("announcements.confirm_follow_up", id=ident, count=_count(context, count))
-    await common.show(update, text, common.keyboard(_confirm(
-        context, context.t("announcements.confirm_follow_up_yes"), f"ann:fy:{ident}",
-        f"ann:v:{ident}",
-    )))
+    await _ask_to_confirm(
+        update, context, ident,
+        context.t("announcements.confirm_follow_up", id=ident, count=_count(context, count)),
+        context.t("announcements.confirm_follow_up_yes"), "fy",
+    )
 
 
 async def confirmed_follow_up(update: Update, context: UnionContext) -> None:
@@ -589,13 +601,10 @@ async def asked_cancel(update: Update, context: UnionContext) -> None:
     ident = await _act(update, context, step)
     if ident is None:
         return
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text = context.t("announcements.confirm_cancel", id=ident)
-    await common.show(update, text, common.keyboard(_confirm(
-        context, context.t("announcements.confirm_cancel_yes"), f"ann:cy:{ident}",
-        f"ann:v:{ident}",
-    )))
+    await _ask_to_confirm(
+        update, context, ident, context.t("announcements.confirm_cancel", id=ident),
+        context.t("announcements.confirm_cancel_yes"), "cy",
+    )
 
 
 async def confirmed_cancel(update: Update, context: UnionContext) -> None:
@@ -627,13 +636,11 @@ async def asked_send(update: Update, context: UnionContext) -> None:
     if found is None:
         return
     ident, count = found
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text = context.t("announcements.confirm_send", id=ident, count=_count(context, count))
-    await common.show(update, text, common.keyboard(_confirm(
-        context, context.t("announcements.confirm_send_yes"), f"ann:sy:{ident}",
-        f"ann:v:{ident}",
-    )))
+    await _ask_to_confirm(
+        update, context, ident,
+        context.t("announcements.confirm_send", id=ident, count=_count(context, count)),
+        context.t("announcements.confirm_send_yes"), "sy",
+    )
 
 
 async def confirmed_send(update: Update, context: UnionContext) -> None:
@@ -661,13 +668,10 @@ async def asked_delete(update: Update, context: UnionContext) -> None:
     ident = await _act(update, context, step)
     if ident is None:
         return
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text = context.t("announcements.confirm_delete", id=ident)
-    await common.show(update, text, common.keyboard(_confirm(
-        context, context.t("announcements.confirm_delete_yes"), f"ann:dy:{ident}",
-        f"ann:v:{ident}",
-    )))
+    await _ask_to_confirm(
+        update, context, ident, context.t("announcements.confirm_delete", id=ident),
+        context.t("announcements.confirm_delete_yes"), "dy",
+    )
 
 
 async def confirmed_delete(update: Update, context: UnionContext) -> None:

@@ -1,13 +1,19 @@
-"""Factories for domain objects: each makes one thing with sensible defaults, nothing more."""
+"""Factories for domain objects: each makes one thing with sensible defaults, nothing more;
+and the settable clock and scheduler the scheduling tests share."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import database
+from bot.i18n import load_translator
+from bot.scheduler import Scheduler
+from bot.settings import Settings
 from models.access import Actor, Role, actor_for, appoint
 from models.base import fold
 from models.initiatives import (
@@ -257,3 +263,22 @@ async def make_initiative(
         ))
     await session.flush()
     return initiative
+
+
+class Clock:
+    """A clock the test sets: `clock.now = …`; pass it as `clock=`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def scheduler_for(engine: AsyncEngine, clock: Clock, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]
+    """A Scheduler of its own on `engine`, in Vietnamese, on `clock`."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    return Scheduler(
+        database.create_session_factory(engine), load_translator("vi"), settings, clock=clock,
+        **kwargs,
+    )

@@ -23,7 +23,7 @@ from models import reminders as rem
 from models.audience import Audience
 from models.outbox import OutboxMessage
 from models.reminders import ReminderRun, RunStatus
-from tests.factories import actor_of, make_member, make_movement, make_official, make_tree
+from tests.factories import Clock, actor_of, make_member, make_movement, make_official, make_tree
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -34,13 +34,6 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
 
 DEADLINE = datetime(2026, 12, 15, 16, 59, 59, tzinfo=UTC)  # 23:59:59 on the 15th, local
 
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _scheduler(engine: AsyncEngine, clock: Clock, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]

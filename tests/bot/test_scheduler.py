@@ -16,17 +16,10 @@ from bot.settings import Settings
 from models import announcements as ann
 from models.audience import Audience
 from models.outbox import OutboxMessage
-from tests.factories import actor_of, make_member, make_official, make_tree
+from tests.factories import Clock, actor_of, make_member, make_official, make_tree
 
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _scheduler(engine: AsyncEngine, clock: Clock, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]

@@ -16,8 +16,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import database
 from bot.i18n import load_translator
-from bot.scheduler import Scheduler
-from bot.settings import Settings
 from models import announcements as ann
 from models import outbox
 from models.access import RoleAssignment, revoke
@@ -27,26 +25,21 @@ from models.errors import InvalidInput, NotAllowed, NotFound
 from models.members import Identity, Member, MemberStatus
 from models.outbox import OutboxMessage, Status
 from models.privacy import erase_member, export_member_data
-from tests.factories import actor_of, make_member, make_official, make_tree, make_unit
+from tests.factories import (
+    Clock,
+    actor_of,
+    make_member,
+    make_official,
+    make_tree,
+    make_unit,
+    scheduler_for,
+)
 
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 T = load_translator("vi")
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def scheduler_for(engine: AsyncEngine, clock: Clock, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    return Scheduler(
-        database.create_session_factory(engine), T, settings, clock=clock, **kwargs
-    )
 
 
 def everyone(**kwargs) -> ann.Draft:  # type: ignore[no-untyped-def]

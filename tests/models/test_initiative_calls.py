@@ -11,9 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot import database
-from bot.i18n import load_translator
-from bot.scheduler import Scheduler
-from bot.settings import Settings
 from models import initiative_calls as calls
 from models import reminders as rem
 from models.audit import AuditEntry
@@ -23,7 +20,15 @@ from models.initiatives import InitiativeStatus
 from models.outbox import OutboxMessage, Status
 from models.privacy import erase_member, export_member_data
 from models.reminders import ReminderRun, RunStatus
-from tests.factories import actor_of, make_initiative, make_member, make_official, make_tree
+from tests.factories import (
+    Clock,
+    actor_of,
+    make_initiative,
+    make_member,
+    make_official,
+    make_tree,
+    scheduler_for,
+)
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 YEAR = "2026-2027"
@@ -38,19 +43,6 @@ DEADLINE = datetime(2026, 12, 15, 16, 59, 59, tzinfo=UTC)
 CREATED = local(1, 9)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def scheduler_for(engine: AsyncEngine, clock: Clock) -> Scheduler:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    return Scheduler(
-        database.create_session_factory(engine), load_translator("vi"), settings, clock=clock
-    )
 
 
 async def _texts(engine: AsyncEngine) -> list[tuple[str, str]]:

@@ -15,9 +15,6 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import database
-from bot.i18n import load_translator
-from bot.scheduler import Scheduler
-from bot.settings import Settings
 from models import reminders as rem
 from models.access import RoleAssignment, revoke
 from models.audience import Audience
@@ -30,6 +27,7 @@ from models.outbox import OutboxMessage, Status
 from models.privacy import erase_member, export_member_data
 from models.reminders import ReminderRun, RunStatus
 from tests.factories import (
+    Clock,
     actor_of,
     make_initiative,
     make_member,
@@ -37,6 +35,7 @@ from tests.factories import (
     make_official,
     make_reviewer,
     make_tree,
+    scheduler_for,
 )
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -53,20 +52,6 @@ DEADLINE = datetime(2026, 12, 15, 16, 59, 59, tzinfo=UTC)
 SEVEN, THREE, ONE = local(8, 8), local(12, 8), local(14, 8)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def scheduler_for(engine: AsyncEngine, clock: Clock, **kwargs) -> Scheduler:  # type: ignore[no-untyped-def]
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    return Scheduler(
-        database.create_session_factory(engine), load_translator("vi"), settings, clock=clock,
-        **kwargs,
-    )
 
 
 async def _teachers(session: AsyncSession, count: int = 3, **movement):  # type: ignore[no-untyped-def]

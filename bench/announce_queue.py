@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func
 from sqlmodel import select
 
-from bench.scratch import insert_teachers, scratch_databases
+from bench.scratch import default_admin_url, insert_teachers, scratch_databases
 from bot import database
 from models.access import Role, RoleAssignment
 from models.members import Identity, Member, MemberStatus
@@ -147,7 +146,6 @@ if __name__ == "__main__":
         parser.add_argument("--schools", type=int, default=500)
         parser.add_argument(
             "database_url", nargs="?",
-            default=os.environ.get("TEST_DATABASE_URL")
-            or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+            default=default_admin_url(),
         )
         asyncio.run(main(parser.parse_args()))

@@ -375,6 +375,8 @@ if __name__ == "__main__":
         a = parser.parse_args()
         run_async(_deliver(a.url, a.base, a.concurrency, a.rate or None))
     else:
+        from bench.scratch import default_admin_url
+
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--recipients", type=int, default=100_000)
         parser.add_argument("--concurrency", type=int, default=128)
@@ -384,7 +386,6 @@ if __name__ == "__main__":
         parser.add_argument("--throttled-workers", type=int, default=2)
         parser.add_argument(
             "--database-url",
-            default=os.environ.get("TEST_DATABASE_URL")
-            or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+            default=default_admin_url(),
         )
         run_async(main(parser.parse_args()))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from bench.scratch import insert_teachers, scratch_databases
+from bench.scratch import default_admin_url, insert_teachers, scratch_databases
 from bot import database
 from models.movements import Movement, MovementStatus, MovementTarget, Registration
 from models.org import OrgKind, create_unit
@@ -263,7 +262,6 @@ if __name__ == "__main__":
         parser.add_argument("--ticks", type=int, default=50)
         parser.add_argument(
             "database_url", nargs="?",
-            default=os.environ.get("TEST_DATABASE_URL")
-            or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+            default=default_admin_url(),
         )
         asyncio.run(main(parser.parse_args()))

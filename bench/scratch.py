@@ -3,6 +3,7 @@ and teachers inserted in bulk (a member row and a Telegram account each)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,6 +15,13 @@ from sqlalchemy.engine import make_url
 
 from models.members import Identity, Member, MemberStatus
 from models.org import OrgUnit
+
+
+def default_admin_url() -> str:
+    """The PostgreSQL server the benchmarks make their scratch databases on, unless told:
+    TEST_DATABASE_URL's, else the local one."""
+    return (os.environ.get("TEST_DATABASE_URL")
+            or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
 
 @asynccontextmanager
